@@ -1,0 +1,340 @@
+"""Weight rules: how the adversary's mixture λ moves given the loss vector ℓ.
+
+Every rule is a small immutable configuration object with two pure functions, in the style of
+optax: ``state = rule.init(mixture_set)`` and ``state = rule.update(state, losses)``. Nothing is
+mutated; the state holds λ (``state.weights``, float64, always inside Λ), the number of updates
+taken (``state.step``) and the mixture set it lives in. States serialize to plain arrays for
+checkpoints with ``state.to_arrays()`` and come back with ``rule.restore(arrays, mixture_set)``.
+
+Rules
+-----
+- :class:`ProjectedAscent` — AFL: λ ← Π_Λ(λ + γ_t ℓ).
+- :class:`ExponentiatedAscent` — Group DRO: q ← q·exp(η ℓ)/Z; with smoothing c, DoReMi:
+  q ← (1−c)·q + c/p.
+- :class:`FixedWeights` — the fixed-weight ensemble baseline: λ never moves.
+- :class:`BestResponse` — λ ← argmax over Λ of ⟨λ, ℓ⟩.
+- :class:`Averaged` — wraps any rule and keeps the running mean of its iterates.
+
+Examples
+--------
+>>> import numpy as np
+>>> from almo import Simplex
+>>> from almo.weights import ProjectedAscent, Averaged
+>>> rule = Averaged(ProjectedAscent(lr=0.5))
+>>> state = rule.init(Simplex(3))
+>>> state = rule.update(state, np.array([1.0, 0.0, 0.0]))
+>>> np.round(state.weights, 4).tolist(), np.round(state.average, 4).tolist()
+([0.6667, 0.1667, 0.1667], [0.5, 0.25, 0.25])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from almo._validation import check_finite_losses, check_positive, fail
+from almo.mixtures import MixtureSet
+
+__all__ = [
+    "Averaged",
+    "AveragedState",
+    "BestResponse",
+    "ExponentiatedAscent",
+    "FixedWeights",
+    "ProjectedAscent",
+    "WeightRule",
+    "WeightState",
+]
+
+
+@dataclass(frozen=True)
+class WeightState:
+    """State of a weight rule: λ, the number of updates taken, and the set Λ.
+
+    Attributes
+    ----------
+    weights : np.ndarray of shape (p,)
+        The current mixture λ (float64), inside ``mixture_set``.
+    step : int
+        How many updates produced it (0 after ``init``).
+    mixture_set : MixtureSet
+        The set Λ the rule keeps λ in (not serialized: pass it to ``restore``).
+    """
+
+    weights: np.ndarray
+    step: int
+    mixture_set: MixtureSet = field(repr=False, compare=False)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for a checkpoint: ``{"weights": (p,), "step": ()}``."""
+        return {"weights": self.weights.copy(), "step": np.asarray(self.step, dtype=np.int64)}
+
+
+@dataclass(frozen=True)
+class AveragedState(WeightState):
+    """State of :class:`Averaged`: the last iterate, the running average, the inner state.
+
+    ``weights`` is the last iterate λ_t (what the learner plays against next); ``average`` is
+    (λ_0 + … + λ_t)/(t + 1), the averaged iterate that carries the O(1/√T) duality-gap guarantee.
+    """
+
+    average: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inner: WeightState | None = None
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {"average": self.average.copy()}
+        assert self.inner is not None
+        out.update({f"inner.{k}": v for k, v in self.inner.to_arrays().items()})
+        out.update(super().to_arrays())
+        return out
+
+
+def _as_loss_vector(losses: Any, p: int) -> np.ndarray:
+    """Losses as a float64 numpy vector of length p; clear errors for wrong length or NaN/inf."""
+    if hasattr(losses, "detach"):
+        losses = losses.detach().cpu().numpy()
+    arr = np.asarray(losses, dtype=np.float64)
+    if arr.shape != (p,):
+        raise fail("losses", f"be a vector of shape ({p},), one entry per objective",
+                   f"shape {arr.shape}", f"pass exactly {p} per-objective losses")
+    check_finite_losses(arr)
+    return arr
+
+
+class WeightRule:
+    """Base class: ``init(mixture_set) -> state`` and ``update(state, losses) -> state``."""
+
+    def init(self, mixture_set: MixtureSet) -> WeightState:
+        """Start at the set's centre point ``mixture_set.uniform()``."""
+        _check_set(mixture_set)
+        return WeightState(np.asarray(mixture_set.uniform(), np.float64).copy(), 0, mixture_set)
+
+    def update(self, state: WeightState, losses: Any) -> WeightState:
+        ell = _as_loss_vector(losses, state.mixture_set.p)
+        return dataclasses.replace(state, weights=self._next(state, ell), step=state.step + 1)
+
+    def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> WeightState:
+        """Rebuild a state written by ``state.to_arrays()``; checks λ lies in ``mixture_set``."""
+        weights = np.asarray(arrays["weights"], np.float64).copy()
+        _check_weights("arrays['weights']", weights, mixture_set)
+        return WeightState(weights, int(arrays["step"]), mixture_set)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+def _check_set(mixture_set: Any) -> None:
+    if not isinstance(mixture_set, MixtureSet):
+        raise fail("mixture_set", "be a MixtureSet (Simplex, BoxSimplex, Polytope, PriorBall)",
+                   type(mixture_set).__name__, "wrap the weights' constraints in a MixtureSet, "
+                   "e.g. almo.Simplex(p)")
+
+
+def _check_weights(name: str, weights: np.ndarray, mixture_set: MixtureSet) -> None:
+    if weights.shape != (mixture_set.p,):
+        raise fail(name, f"have shape ({mixture_set.p},) to match the mixture set",
+                   f"shape {weights.shape}", f"pass {mixture_set.p} weights")
+    if not np.all(np.isfinite(weights)) or not mixture_set.contains(weights, atol=1e-9):
+        raise fail(name, f"lie in the mixture set {type(mixture_set).__name__}", weights,
+                   "pass weights inside the set, e.g. mixture_set.project(weights)")
+
+
+class ProjectedAscent(WeightRule):
+    r"""Projected gradient ascent on λ (Agnostic Federated Learning's rule).
+
+    .. math:: λ_{t} = Π_Λ(λ_{t-1} + γ_t ℓ_t), \quad γ_t = \text{lr} \;(\text{constant})
+              \text{ or } \text{lr}/\sqrt{t} \;(\text{inv\_sqrt}),
+
+    where t = 1, 2, … counts updates and Π_Λ is the Euclidean projection of the mixture set.
+
+    Parameters
+    ----------
+    lr : float
+        Step size γ (> 0). For losses of order 1 over T steps the theory suggests
+        γ ≈ D / (G √T) with D the diameter of Λ (≤ √2) and G a bound on ‖ℓ‖.
+    schedule : {"constant", "inv_sqrt"}
+        Constant steps, or γ_t = lr/√t (anytime O(1/√T) regret).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = ProjectedAscent(lr=1.0)
+    >>> s = rule.update(rule.init(Simplex(2)), np.array([1.0, 0.0]))
+    >>> s.weights.tolist()
+    [1.0, 0.0]
+    """
+
+    def __init__(self, lr: float = 0.1, schedule: Literal["constant", "inv_sqrt"] = "constant"):
+        self.lr = check_positive("lr", lr)
+        if schedule not in ("constant", "inv_sqrt"):
+            raise fail("schedule", "be 'constant' or 'inv_sqrt'", schedule,
+                       "pass schedule='constant' or schedule='inv_sqrt'")
+        self.schedule = schedule
+
+    def step_size(self, t: int) -> float:
+        """γ_t for the t-th update (t ≥ 1)."""
+        return self.lr if self.schedule == "constant" else self.lr / np.sqrt(t)
+
+    def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
+        gamma = self.step_size(state.step + 1)
+        v = state.weights + gamma * losses
+        # Every Λ lies in the hyperplane Σλ = 1, where Π_Λ(v + c·1) = Π_Λ(v): centring v keeps
+        # the projection accurate when the losses are huge.
+        v -= v.max()
+        return np.asarray(state.mixture_set.project(v), np.float64)
+
+
+class ExponentiatedAscent(WeightRule):
+    r"""Exponentiated (entropic mirror) ascent on λ: Group DRO's rule, DoReMi's with smoothing.
+
+    .. math:: q' = \frac{λ_{t-1} \odot \exp(η ℓ_t)}{\sum_k λ_{t-1,k} \exp(η ℓ_{t,k})}, \qquad
+              λ_t = (1 - c)\, q' + c / p
+
+    computed in the log domain so huge losses cannot overflow. With ``smoothing=0`` this is
+    Group DRO's update (Sagawa et al. 2020, default η = 0.01); with c = 1e-3 and η = 1 on
+    clipped excess losses it is DoReMi's (Xie et al. 2023).
+
+    On a set Λ smaller than the simplex, the step above can leave Λ; the result is then mapped
+    back by the set's Euclidean projection, so ``state.weights`` always lies in Λ. When the step
+    stays in Λ (always for :class:`~almo.Simplex`) no projection is applied and the update is
+    exactly the peer's formula. Weights that are exactly 0 stay 0 unless smoothing or the
+    projection lifts them.
+
+    Parameters
+    ----------
+    lr : float
+        η > 0.
+    smoothing : float
+        c in [0, 1): mixing with the uniform distribution after each step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = ExponentiatedAscent(lr=np.log(3.0))
+    >>> s = rule.update(rule.init(Simplex(2)), np.array([1.0, 0.0]))
+    >>> np.round(s.weights, 6).tolist()
+    [0.75, 0.25]
+    """
+
+    def __init__(self, lr: float = 0.01, smoothing: float = 0.0):
+        self.lr = check_positive("lr", lr)
+        c = float(smoothing)
+        if not (0.0 <= c < 1.0):
+            raise fail("smoothing", "lie in [0, 1)", smoothing,
+                       "pass a small mixing weight such as 1e-3 (DoReMi's default)")
+        self.smoothing = c
+
+    def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            logits = np.log(state.weights) + self.lr * losses
+        logits -= np.max(logits)
+        q = np.exp(logits)
+        q /= q.sum()
+        if self.smoothing:
+            q = (1.0 - self.smoothing) * q + self.smoothing / q.size
+        if not state.mixture_set.contains(q, atol=1e-12):
+            q = np.asarray(state.mixture_set.project(q), np.float64)
+        return q
+
+
+class FixedWeights(WeightRule):
+    """The fixed-weight ensemble: λ is given and never moves (the baseline of every comparison).
+
+    Parameters
+    ----------
+    weights : array-like of shape (p,)
+        The mixture, checked at ``init`` to lie in the mixture set.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = FixedWeights([0.2, 0.8])
+    >>> rule.update(rule.init(Simplex(2)), np.array([5.0, 0.0])).weights.tolist()
+    [0.2, 0.8]
+    """
+
+    def __init__(self, weights: Any):
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 1 or not np.all(np.isfinite(w)):
+            raise fail("weights", "be a finite vector of shape (p,)", weights,
+                       "pass one weight per objective, e.g. [0.5, 0.5]")
+        self.weights = w
+
+    def init(self, mixture_set: MixtureSet) -> WeightState:
+        _check_set(mixture_set)
+        _check_weights("weights", self.weights, mixture_set)
+        return WeightState(self.weights.copy(), 0, mixture_set)
+
+    def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
+        return state.weights
+
+
+class BestResponse(WeightRule):
+    """λ jumps to the worst mixture of the current losses: argmax over Λ of ⟨λ, ℓ⟩.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = BestResponse()
+    >>> rule.update(rule.init(Simplex(3)), np.array([0.1, 0.7, 0.3])).weights.tolist()
+    [0.0, 1.0, 0.0]
+    """
+
+    def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
+        return np.asarray(state.mixture_set.worst_case(losses).weights, np.float64).copy()
+
+
+class Averaged(WeightRule):
+    r"""Wrap a rule and keep the running average of its iterates next to the last one.
+
+    .. math:: \bar λ_t = \frac{1}{t+1} \sum_{s=0}^{t} λ_s
+
+    ``state.weights`` is the inner rule's last iterate; ``state.average`` the mean, which lies in
+    Λ because Λ is convex.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = Averaged(BestResponse())
+    >>> s = rule.init(Simplex(2))
+    >>> s = rule.update(s, np.array([1.0, 0.0]))
+    >>> s.average.tolist()
+    [0.75, 0.25]
+    """
+
+    def __init__(self, rule: WeightRule):
+        if not isinstance(rule, WeightRule) or isinstance(rule, Averaged):
+            raise fail("rule", "be a (non-averaged) WeightRule", rule,
+                       "pass e.g. Averaged(ProjectedAscent(lr=0.1))")
+        self.rule = rule
+
+    def init(self, mixture_set: MixtureSet) -> AveragedState:
+        inner = self.rule.init(mixture_set)
+        return AveragedState(inner.weights, 0, mixture_set, inner.weights.copy(), inner)
+
+    def update(self, state: WeightState, losses: Any) -> AveragedState:
+        assert isinstance(state, AveragedState) and state.inner is not None
+        inner = self.rule.update(state.inner, losses)
+        t = inner.step
+        average = state.average + (inner.weights - state.average) / (t + 1)
+        return AveragedState(inner.weights, t, state.mixture_set, average, inner)
+
+    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> AveragedState:
+        inner = self.rule.restore(
+            {k[len("inner."):]: v for k, v in arrays.items() if k.startswith("inner.")},
+            mixture_set)
+        average = np.asarray(arrays["average"], np.float64).copy()
+        _check_weights("arrays['average']", average, mixture_set)
+        return AveragedState(inner.weights, inner.step, mixture_set, average, inner)
