@@ -1,0 +1,201 @@
+"""What a training run leaves behind: per-step λ and ℓ, per-epoch evaluations.
+
+:class:`Evaluation` is the result of one full pass over evaluation data (per-objective means, the
+worst case over Λ and the weights that attain it). :class:`History` collects the per-step record
+(subsampled when p is large) and one :class:`EpochRecord` per epoch, and exports everything as
+plain Python (``to_dict``) or JSON (``to_json``). Both round-trip through checkpoints as tensors
+only, so a checkpoint never needs pickled objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["EpochRecord", "Evaluation", "History"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-objective means over a full pass and the worst case over the mixture set Λ.
+
+    Attributes
+    ----------
+    losses : np.ndarray of shape (p,)
+        Mean of each objective (float64), the penalty r_k added when the trainer has one.
+    names : list of str
+        The objectives' names, in the order of ``losses``.
+    worst_case : float
+        max over λ ∈ Λ of ⟨λ, losses⟩.
+    worst_weights : np.ndarray of shape (p,)
+        A maximizing λ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ev = Evaluation(np.array([0.2, 0.5]), ["a", "b"], 0.5, np.array([0.0, 1.0]))
+    >>> ev.worst_objective
+    'b'
+    >>> ev.to_dict()["worst_case"]
+    0.5
+    """
+
+    losses: np.ndarray
+    names: list[str]
+    worst_case: float
+    worst_weights: np.ndarray
+
+    @property
+    def worst_objective(self) -> str:
+        """Name of the objective with the largest mean."""
+        return self.names[int(np.argmax(self.losses))]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python (lists and floats), ready for JSON."""
+        return {"losses": [float(v) for v in self.losses], "names": list(self.names),
+                "worst_case": float(self.worst_case),
+                "worst_weights": [float(v) for v in self.worst_weights]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        """Inverse of :meth:`to_dict`."""
+        return cls(np.asarray(data["losses"], np.float64), list(data["names"]),
+                   float(data["worst_case"]), np.asarray(data["worst_weights"], np.float64))
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: mean training loss vector, λ and its average, and the evaluations.
+
+    ``last`` evaluates the last iterate θ_T, ``averaged`` the running average of the parameters
+    (the iterate that carries the minimax guarantee on convex problems); both are ``None`` when
+    no evaluation data was given.
+    """
+
+    epoch: int
+    step: int
+    train_losses: np.ndarray
+    weights: np.ndarray
+    average_weights: np.ndarray
+    last: Evaluation | None = None
+    averaged: Evaluation | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python, ready for JSON."""
+        return {"epoch": self.epoch, "step": self.step,
+                "train_losses": [float(v) for v in self.train_losses],
+                "weights": [float(v) for v in self.weights],
+                "average_weights": [float(v) for v in self.average_weights],
+                "last": None if self.last is None else self.last.to_dict(),
+                "averaged": None if self.averaged is None else self.averaged.to_dict(),
+                "seconds": float(self.seconds)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EpochRecord:
+        """Inverse of :meth:`to_dict`."""
+        def ev(x: Any) -> Evaluation | None:
+            return None if x is None else Evaluation.from_dict(x)
+        return cls(int(d["epoch"]), int(d["step"]), np.asarray(d["train_losses"], np.float64),
+                   np.asarray(d["weights"], np.float64),
+                   np.asarray(d["average_weights"], np.float64), ev(d["last"]),
+                   ev(d["averaged"]), float(d["seconds"]))
+
+
+@dataclass
+class History:
+    """Per-step λ and ℓ (every ``record_every`` steps) and one :class:`EpochRecord` per epoch.
+
+    The per-step record keeps, at each recorded step t, λ after the step and the loss vector
+    ℓ_t + r_t the λ step saw (absent objectives held at their last observed value). Recording is
+    an append of two references, so its cost is independent of p; with p = 10,000 objectives
+    the trainer's default records every p // 100 steps to bound memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = History(names=["a", "b"])
+    >>> h.record_step(1, np.array([0.5, 0.5]), np.array([1.0, 2.0]))
+    >>> h.step_weights.shape, h.step_losses[0].tolist()
+    ((1, 2), [1.0, 2.0])
+    >>> History.from_dict(h.to_dict()).steps
+    [1]
+    """
+
+    names: list[str]
+    record_every: int = 1
+    steps: list[int] = field(default_factory=list)
+    weights: list[np.ndarray] = field(default_factory=list)
+    losses: list[np.ndarray] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+    def record_step(self, step: int, weights: np.ndarray, losses: np.ndarray) -> None:
+        """Append step ``step`` (no copy: callers pass arrays they no longer mutate)."""
+        self.steps.append(step)
+        self.weights.append(weights)
+        self.losses.append(losses)
+
+    @property
+    def step_weights(self) -> np.ndarray:
+        """λ at the recorded steps, shape (n_recorded, p)."""
+        return _stack(self.weights, len(self.names))
+
+    @property
+    def step_losses(self) -> np.ndarray:
+        """The loss vectors the λ steps saw, shape (n_recorded, p)."""
+        return _stack(self.losses, len(self.names))
+
+    @property
+    def worst_case(self) -> list[float]:
+        """Per-epoch worst case of the averaged iterate (NaN where nothing was evaluated)."""
+        return [e.averaged.worst_case if e.averaged is not None else float("nan")
+                for e in self.epochs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain Python (lists, floats, strings)."""
+        return {"names": list(self.names), "record_every": self.record_every,
+                "steps": list(self.steps), "weights": self.step_weights.tolist(),
+                "losses": self.step_losses.tolist(),
+                "epochs": [e.to_dict() for e in self.epochs]}
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The :meth:`to_dict` content as JSON text; written to ``path`` when given."""
+        text = json.dumps(self.to_dict())
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict`."""
+        p = len(d["names"])
+        w = np.asarray(d["weights"], np.float64).reshape(-1, p)
+        ell = np.asarray(d["losses"], np.float64).reshape(-1, p)
+        return cls(list(d["names"]), int(d["record_every"]), [int(s) for s in d["steps"]],
+                   list(w), list(ell), [EpochRecord.from_dict(e) for e in d["epochs"]])
+
+    # Checkpoints hold tensors and plain values only: the per-step arrays become two float64
+    # tensors, the epoch records a JSON string.
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values for a checkpoint (loadable with ``weights_only=True``)."""
+        return {"names": list(self.names), "record_every": self.record_every,
+                "steps": torch.as_tensor(self.steps, dtype=torch.int64),
+                "weights": torch.from_numpy(self.step_weights),
+                "losses": torch.from_numpy(self.step_losses),
+                "epochs": json.dumps([e.to_dict() for e in self.epochs])}
+
+    @classmethod
+    def from_state_dict(cls, s: dict[str, Any]) -> History:
+        """Inverse of :meth:`state_dict`."""
+        return cls(list(s["names"]), int(s["record_every"]), s["steps"].tolist(),
+                   list(s["weights"].numpy().copy()), list(s["losses"].numpy().copy()),
+                   [EpochRecord.from_dict(e) for e in json.loads(s["epochs"])])
+
+
+def _stack(rows: list[np.ndarray], p: int) -> np.ndarray:
+    return np.stack(rows).astype(np.float64, copy=False) if rows else np.zeros((0, p))
