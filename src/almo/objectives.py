@@ -1,0 +1,370 @@
+"""Objective families: a batch of model outputs -> a loss vector ℓ ∈ R^p in one forward pass.
+
+An :class:`ObjectiveFamily` holds L per-sample losses (see :mod:`almo.losses`) and optionally G
+groups. Its p = L × G objectives are laid out **loss-major**: objective ``k = l * G + g`` is loss
+``l`` averaged over group ``g`` and is named ``"<loss>@<group>"`` (``"hinge@group3"``); without
+groups, p = L and the names are the loss names.
+
+Each per-sample loss is computed once per batch, giving an (n, L) matrix; group sums come from one
+``index_add_`` and counts from one ``bincount``, so the cost does not grow with the number of
+groups and no Python loop runs over samples or groups.
+
+Absent groups
+-------------
+A group with no sample in the batch has count 0; its mean is defined as 0, with zero gradient, so
+it never drives the model step. :meth:`ObjectiveFamily.present` gives the mask of objectives seen
+in the batch: the trainer holds the λ step of absent objectives on their last seen values instead
+of treating the 0 as a loss.
+
+Normalization
+-------------
+``normalized = raw / scale``. ``normalize=None`` keeps ``scale = 1``; a vector of p positive
+numbers is used as the scale directly; ``"initial"`` sets each entry to the objective's value on
+a reference batch (:meth:`ObjectiveFamily.calibrate`), or — for objectives still uncalibrated —
+on the first batch in which ``family(...)`` sees them. A zero or non-finite initial value is an
+error. :meth:`ObjectiveFamily.evaluate` returns raw and normalized values side by side.
+
+Examples
+--------
+>>> import torch
+>>> from almo.objectives import ObjectiveFamily
+>>> family = ObjectiveFamily(["log_loss", "zero_one"], groups=2)
+>>> family.names
+['log_loss@group0', 'log_loss@group1', 'zero_one@group0', 'zero_one@group1']
+>>> scores = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+>>> family(scores, torch.tensor([0, 0, 1]), groups=torch.tensor([0, 0, 0]))
+tensor([1.4603, 0.0000, 0.6667, 0.0000])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from almo._validation import check_finite_losses, fail
+from almo.losses import Loss, LossSpec, call_loss, prepare_batch, resolve_loss
+
+__all__ = ["ObjectiveFamily", "ObjectiveValues"]
+
+
+class ObjectiveValues(NamedTuple):
+    """Per-objective means of a batch, raw and normalized (detached tensors of shape (p,))."""
+
+    raw: torch.Tensor
+    normalized: torch.Tensor
+
+
+class ObjectiveFamily(nn.Module):
+    """p = losses × groups objectives computed from one forward pass.
+
+    Parameters
+    ----------
+    losses : loss spec or sequence of loss specs, default ("log_loss", "hinge", "squared")
+        Names from :data:`almo.losses.LOSSES`, :class:`almo.losses.Loss` objects (parametrized
+        ones via :func:`almo.losses.make_loss`, e.g. ``make_loss("huber", delta=2.0)``) or
+        ``(name, fn)`` pairs with ``fn(outputs, targets) -> Tensor (n,)``.
+    groups : None, int or sequence of str, default None
+        None: no groups (p = number of losses). An int G: groups with ids 0..G-1, named
+        ``"group0"``...; a sequence of names: one group per name, ids in that order.
+    normalize : None, "initial" or array-like of shape (p,), default None
+        How to bring objectives to a common scale (see the module notes).
+
+    Attributes
+    ----------
+    scale : Tensor (p,)
+        Buffer dividing raw means (ones unless normalized); saved in ``state_dict``.
+    calibrated : Tensor (p,) of bool
+        Buffer: which entries of ``scale`` are set.
+
+    Examples
+    --------
+    >>> import torch
+    >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize="initial")
+    >>> scores, labels = torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1])
+    >>> _ = family.calibrate(scores, labels)
+    >>> family(scores, labels)
+    tensor([1., 1.])
+    >>> family.evaluate(scores, labels).raw
+    tensor([0.3005, 0.2500])
+    """
+
+    scale: torch.Tensor
+    calibrated: torch.Tensor
+
+    def __init__(self, losses: LossSpec | Sequence[LossSpec] = ("log_loss", "hinge", "squared"),
+                 groups: int | Sequence[str] | None = None,
+                 normalize: Literal["initial"] | Sequence[float] | np.ndarray | None = None
+                 ) -> None:
+        super().__init__()
+        self._losses = tuple(resolve_loss(s) for s in _as_spec_list(losses))
+        loss_names = [loss.name for loss in self._losses]
+        if len(set(loss_names)) != len(loss_names):
+            raise fail("losses", "have distinct names", loss_names,
+                       "drop the duplicate, or give parametrized variants different parameters")
+        self._group_names = _group_names(groups)
+        if self._group_names is None:
+            self._names = loss_names
+        else:
+            self._names = [f"{loss}@{g}" for loss in loss_names for g in self._group_names]
+        p = len(self._names)
+        scale, calibrated = torch.ones(p, dtype=torch.float64), torch.zeros(p, dtype=torch.bool)
+        if isinstance(normalize, str):
+            if normalize != "initial":
+                raise fail("normalize", "be None, 'initial' or p positive scales", normalize,
+                           "use normalize='initial' or a vector of positive numbers")
+        elif normalize is not None:
+            scale = _positive_vector(normalize, p)
+            calibrated[:] = True
+        elif normalize is None:
+            calibrated[:] = True
+        self.normalize = normalize
+        self.register_buffer("scale", scale)
+        self.register_buffer("calibrated", calibrated)
+        self._all_calibrated = bool(calibrated.all())
+        # Keep the Python-side flag (which spares a device sync per step) in line with buffers
+        # restored from a checkpoint.
+        self.register_load_state_dict_post_hook(_refresh_flag)
+
+    # --- description ----------------------------------------------------------------------
+    @property
+    def p(self) -> int:
+        """Number of objectives, losses × groups."""
+        return len(self._names)
+
+    @property
+    def names(self) -> list[str]:
+        """Objective names in layout order (loss-major), e.g. ``"hinge@group3"``."""
+        return list(self._names)
+
+    @property
+    def losses(self) -> tuple[Loss, ...]:
+        """The per-sample losses, in order."""
+        return self._losses
+
+    @property
+    def group_names(self) -> list[str] | None:
+        """Group names in id order, or None without groups."""
+        return None if self._group_names is None else list(self._group_names)
+
+    @property
+    def n_groups(self) -> int:
+        """G, or 1 without groups (each loss then gives one objective)."""
+        return 1 if self._group_names is None else len(self._group_names)
+
+    def _per_objective(self, values: Sequence[Any]) -> np.ndarray:
+        return np.repeat(np.asarray(values), self.n_groups)
+
+    @property
+    def lipschitz(self) -> np.ndarray:
+        """μ_k (p,) float64: Lipschitz constant of each raw loss in the score vector, ℓ2 norm.
+
+        ``inf`` where the loss is not globally Lipschitz (see :mod:`almo.losses`). Means over
+        groups keep the constant; a normalized objective has ``lipschitz / scale``.
+        """
+        return self._per_objective([loss.lipschitz for loss in self._losses]).astype(float)
+
+    def lipschitz_within(self, radius: float) -> np.ndarray:
+        """μ_k (p,) on scores of ℓ2 norm ≤ ``radius`` (finite for every built-in but zero_one)."""
+        return self._per_objective([loss.lipschitz_within(radius) for loss in self._losses])
+
+    @property
+    def differentiable(self) -> np.ndarray:
+        """Bool (p,): False for evaluation-only objectives (zero_one), whose gradient is 0."""
+        return self._per_objective([loss.differentiable for loss in self._losses]).astype(bool)
+
+    @property
+    def convex_for_linear(self) -> np.ndarray:
+        """Bool (p,): the loss is convex in the weights of a linear model."""
+        return self._per_objective([loss.convex_for_linear for loss in self._losses]).astype(bool)
+
+    @property
+    def needs_calibration(self) -> bool:
+        """True while some entry of an ``"initial"`` scale is not set yet."""
+        return not self._all_calibrated
+
+    def extra_repr(self) -> str:
+        groups = None if self._group_names is None else len(self._group_names)
+        norm = self.normalize if self.normalize is None or isinstance(self.normalize, str) \
+            else "scales"
+        return f"losses={[loss.name for loss in self._losses]}, groups={groups}, " \
+               f"normalize={norm!r}"
+
+    # --- computation ----------------------------------------------------------------------
+    def per_sample(self, outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        """Per-sample raw losses, shape (n, L), one column per loss, one pass over the batch."""
+        outputs, targets = prepare_batch(outputs, targets, self._losses)
+        columns = [call_loss(loss, outputs, targets) for loss in self._losses]
+        return torch.stack(columns, dim=1)
+
+    def sums_counts(self, outputs: torch.Tensor, targets: Any, groups: Any = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-objective sums of raw per-sample losses and sample counts, both (p,).
+
+        ``sums`` is differentiable; ``counts`` is a float tensor, 0 where a group is absent.
+        Summing these over batches and calling :meth:`reduce` gives exact dataset means.
+        """
+        ids = self._group_ids(groups, outputs)
+        per = self.per_sample(outputs, targets)
+        if ids is None:
+            n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype,
+                           device=per.device)
+            return per.sum(dim=0), n
+        n_groups = len(self._group_names or ())
+        sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
+        counts = torch.bincount(ids, minlength=n_groups).to(per.dtype)
+        # (G, L) -> loss-major (L * G,)
+        return sums.t().reshape(-1), counts.repeat(per.shape[1])
+
+    def reduce(self, sums: torch.Tensor, counts: torch.Tensor, normalized: bool = True
+               ) -> torch.Tensor:
+        """Means ``sums / counts`` (0 with zero gradient where a count is 0), divided by ``scale``.
+
+        Examples
+        --------
+        >>> family = ObjectiveFamily("absolute", groups=2)
+        >>> family.reduce(torch.tensor([3.0, 0.0]), torch.tensor([2.0, 0.0]))
+        tensor([1.5000, 0.0000])
+        """
+        means = sums / counts.clamp_min(1.0)
+        if normalized:
+            means = means / self.scale.to(device=means.device, dtype=means.dtype)
+        return means
+
+    @staticmethod
+    def present(counts: torch.Tensor) -> torch.Tensor:
+        """Bool mask (p,) of objectives with at least one sample in the batch."""
+        return counts > 0
+
+    def forward(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> torch.Tensor:
+        """Normalized per-objective means (p,), differentiable; 0 for absent groups.
+
+        With ``normalize="initial"``, objectives not yet calibrated are calibrated on this batch
+        first. Values are not checked for NaN/inf here (the trainer does, naming the step).
+        """
+        sums, counts = self.sums_counts(outputs, targets, groups)
+        if not self._all_calibrated:
+            self._set_scale(self.reduce(sums.detach(), counts, normalized=False), counts,
+                            only_new=True)
+        return self.reduce(sums, counts)
+
+    def evaluate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
+                 ) -> ObjectiveValues:
+        """Raw and normalized means (detached), checked finite; does not calibrate."""
+        with torch.no_grad():
+            sums, counts = self.sums_counts(outputs, targets, groups)
+            raw = self.reduce(sums, counts, normalized=False)
+        check_finite_losses(raw, self._names, where="ObjectiveFamily.evaluate")
+        return ObjectiveValues(raw, raw / self.scale.to(device=raw.device, dtype=raw.dtype))
+
+    def calibrate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
+                  ) -> ObjectiveFamily:
+        """Set the ``"initial"`` scale to the raw means on a reference batch; returns self.
+
+        Objectives absent from the batch keep their previous scale (and, if never set, are
+        calibrated by the first ``family(...)`` call that sees them).
+        """
+        if self.normalize != "initial":
+            raise fail("normalize", "be 'initial' to calibrate", self.normalize,
+                       "construct ObjectiveFamily(..., normalize='initial')")
+        with torch.no_grad():
+            sums, counts = self.sums_counts(outputs, targets, groups)
+            raw = self.reduce(sums, counts, normalized=False)
+        self._set_scale(raw, counts, only_new=False)
+        return self
+
+    # --- internals ------------------------------------------------------------------------
+    def _set_scale(self, raw: torch.Tensor, counts: torch.Tensor, only_new: bool) -> None:
+        mask = (counts > 0).cpu()
+        if only_new:
+            mask &= ~self.calibrated.cpu()
+        values = raw.detach().cpu().double()
+        bad = mask & ~(torch.isfinite(values) & (values > 0))
+        if bad.any():
+            idx = torch.nonzero(bad).flatten().tolist()
+            raise fail("initial objective values", "be finite and > 0 to normalize by",
+                       {self._names[i]: float(values[i]) for i in idx},
+                       "calibrate on a batch where the model errs on every objective, or pass "
+                       "fixed scales as normalize=[...]")
+        with torch.no_grad():
+            self.scale[mask.to(self.scale.device)] = values[mask].to(self.scale)
+            self.calibrated |= mask.to(self.calibrated.device)
+        self._all_calibrated = bool(self.calibrated.all())
+
+    def _group_ids(self, groups: Any, outputs: torch.Tensor) -> torch.Tensor | None:
+        if self._group_names is None:
+            if groups is not None:
+                raise fail("groups", "be None for a family built without groups", "group ids",
+                           "build ObjectiveFamily(..., groups=G) to get per-group objectives")
+            return None
+        if groups is None:
+            raise fail("groups", f"hold one group id per sample (family has "
+                       f"{len(self._group_names)} groups)", None,
+                       "pass group ids, e.g. family(outputs, y, groups=g)")
+        ids = torch.as_tensor(groups, device=outputs.device)
+        if ids.ndim == 2 and ids.shape[1] == 1:
+            ids = ids[:, 0]
+        n = outputs.shape[0] if outputs.ndim else -1
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool \
+                or tuple(ids.shape) != (n,):
+            raise fail("groups", f"be integer group ids of shape ({n},)",
+                       f"{ids.dtype} of shape {tuple(ids.shape)}", "pass g.long() of length n")
+        g = len(self._group_names)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= g):
+            raise fail("groups", f"lie in [0, {g - 1}]", [int(ids.min()), int(ids.max())],
+                       f"map group labels to ids 0..{g - 1} or build the family with more groups")
+        return ids.long()
+
+
+def _refresh_flag(module: nn.Module, _incompatible: Any) -> None:
+    module._all_calibrated = bool(module.calibrated.all())  # type: ignore[attr-defined]
+
+
+def _as_spec_list(losses: Any) -> list[LossSpec]:
+    if isinstance(losses, (str, Loss)):
+        return [losses]
+    if isinstance(losses, tuple) and len(losses) == 2 and isinstance(losses[0], str) \
+            and callable(losses[1]):
+        return [losses]
+    try:
+        specs = list(losses)
+    except TypeError:
+        raise fail("losses", "be a loss spec or a sequence of them", losses,
+                   'pass e.g. ["log_loss", "hinge"]') from None
+    if not specs:
+        raise fail("losses", "hold at least one loss", specs, 'pass e.g. ["log_loss"]')
+    return specs
+
+
+def _group_names(groups: Any) -> list[str] | None:
+    if groups is None:
+        return None
+    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
+        if groups < 1:
+            raise fail("groups", "be a positive number of groups", groups,
+                       "pass groups=None for no groups, or G >= 1")
+        return [f"group{i}" for i in range(int(groups))]
+    if isinstance(groups, str) or not isinstance(groups, Sequence):
+        raise fail("groups", "be None, a number of groups or a list of group names", groups,
+                   'pass e.g. groups=3 or groups=["north", "south"]')
+    names = [str(g) for g in groups]
+    if not names or len(set(names)) != len(names) or any(not g or "@" in g for g in names):
+        raise fail("groups", "name distinct non-empty groups without '@'", names,
+                   "give each group its own name")
+    return names
+
+
+def _positive_vector(values: Any, p: int) -> torch.Tensor:
+    try:
+        arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values,
+                         dtype=float)
+    except (TypeError, ValueError):
+        raise fail("normalize", f"be None, 'initial' or {p} positive scales", values,
+                   "pass normalize='initial' or a list of positive numbers") from None
+    if arr.shape != (p,) or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        raise fail("normalize", f"hold {p} finite positive scales (one per objective)", arr,
+                   f"pass {p} numbers > 0, each objective is divided by its entry")
+    return torch.as_tensor(arr, dtype=torch.float64)
