@@ -338,8 +338,10 @@ def test_custom_losses():
         bad(torch.zeros(3), torch.zeros(3))
     with pytest.raises(ALMOValueError, match="without '@'"):
         Loss("a@b", lambda out, y: out)
-    with pytest.raises(ALMOValueError, match="lipschitz"):
-        Loss("a", lambda out, y: out, lipschitz=0.0)
+    assert Loss("a", lambda out, y: out, lipschitz=None).lipschitz == math.inf
+    for bad_mu in (0.0, -1.0, math.nan, "big"):
+        with pytest.raises(ALMOValueError, match="lipschitz"):
+            Loss("a", lambda out, y: out, lipschitz=bad_mu)
     with pytest.raises(ALMOValueError, match="loss names, Loss objects"):
         resolve_loss(3)
 

@@ -68,9 +68,9 @@ class Loss:
         Name used in objective names and reports (no ``@``: it separates loss and group).
     fn : callable
         ``fn(outputs, targets)`` returning the n per-sample losses as a tensor of shape (n,).
-    lipschitz : float, default inf
-        Lipschitz constant μ in the score vector, ℓ2 norm (see the module notes); ``inf`` when
-        unknown or unbounded.
+    lipschitz : float or None, default inf
+        Lipschitz constant μ in the score vector, ℓ2 norm (see the module notes); ``inf`` (or
+        None) when unknown or unbounded.
     differentiable : bool, default True
         False for evaluation-only losses (``zero_one``): their gradient is zero, never useful.
     convex_for_linear : bool, default False
@@ -91,7 +91,7 @@ class Loss:
 
     name: str
     fn: LossFn = field(repr=False)
-    lipschitz: float = math.inf
+    lipschitz: float | None = math.inf
     differentiable: bool = True
     convex_for_linear: bool = False
     task: Task = "custom"
@@ -106,7 +106,12 @@ class Loss:
         if not callable(self.fn):
             raise fail("fn", "be callable as fn(outputs, targets) -> Tensor (n,)", self.fn,
                        "pass a function of (outputs, targets)")
-        mu = float(self.lipschitz)
+        if self.lipschitz is None:  # "unknown" spelled as None
+            object.__setattr__(self, "lipschitz", math.inf)
+        try:
+            mu = float(self.lipschitz)
+        except (TypeError, ValueError):
+            mu = math.nan
         if not (mu > 0):  # also rejects NaN
             raise fail("lipschitz", "be > 0 (inf when unknown)", self.lipschitz,
                        "pass a positive constant or leave the default inf")
