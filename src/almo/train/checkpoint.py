@@ -107,12 +107,12 @@ def to_plain(value: Any) -> Any:
     Examples
     --------
     >>> import numpy as np
-    >>> back = from_plain(to_plain({"a": np.arange(3.0), "b": [np.int64(2)]}))
-    >>> back["a"].dtype, back["b"]
-    (dtype('float64'), [2])
+    >>> back = from_plain(to_plain({"a": np.arange(3.0), "b": [np.int64(2)], "c": np.array(5)}))
+    >>> back["a"].dtype, back["b"], back["c"].shape
+    (dtype('float64'), [2], ())
     """
     if isinstance(value, np.ndarray):
-        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value).copy()),
+        return {"__ndarray__": torch.from_numpy(np.array(value, order="C", copy=True)),
                 "dtype": str(value.dtype)}
     if isinstance(value, np.generic):
         return value.item()
