@@ -145,7 +145,7 @@ class MinimaxTrainer:
                        "pass e.g. almo.Simplex(family.p)")
         if self.mixture_set.p != self.p:
             raise fail("mixture_set", f"have p = family.p = {self.p} objectives",
-                       f"p = {self.mixture_set.p}", "build the set for the family's objectives "
+                       self.mixture_set.p, "build the set for the family's objectives "
                        f"({', '.join(self.names[:4])}{', ...' if self.p > 4 else ''})")
         if method not in METHODS:
             raise fail("method", f"be one of {METHODS}", method, "pass method='sgda'")
