@@ -1,0 +1,123 @@
+"""A softmax next-token model: bigram logits trained by minibatch SGD in torch.
+
+Same data, sampling and metrics as the bigram :class:`~almo.sources.ngram.NGramModel` (order 2,
+contexts = previous token or BOS), but the fit is gradient-based: logits W of shape (R, V+1, V),
+p(next | prev) = softmax(W[prev]), trained on the cross-entropy of the training transitions. Each
+step draws ``batch`` transitions per replicate from the training counts (an unbiased minibatch of
+the empirical risk); replicates own disjoint parameters, so one summed loss trains all R models
+at once. With a finite number of steps the fit never reaches the MLE's zeros: probabilities stay
+positive (``support`` stays V per context) and unseen tokens fade gradually, like smoothing.
+
+Examples
+--------
+>>> import numpy as np
+>>> from almo.sources.ngram import random_markov
+>>> model = SoftmaxBigramModel(vocab=3, length=5, steps=50)
+>>> truth = model.truth_params(random_markov(3, seed=0))
+>>> rng = np.random.default_rng(0)
+>>> fitted = model.fit(model.sample(truth, np.array([20]), rng), rng=rng)
+>>> fitted.shape, bool(np.allclose(fitted.sum(-1), 1.0))
+((1, 4, 3), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from almo._validation import check_positive, fail
+from almo.sources.data import CountData
+from almo.sources.metrics import CATEGORICAL_METRICS
+from almo.sources.ngram import NGramModel
+
+__all__ = ["SoftmaxBigramModel"]
+
+
+@dataclass(frozen=True)
+class SoftmaxBigramModel(NGramModel):
+    """Bigram logits trained by SGD; parameters are the softmax tables (R, V+1, V).
+
+    Parameters
+    ----------
+    vocab, length, which, kl_smoothing
+        As in :class:`~almo.sources.ngram.NGramModel` (``order`` is fixed at 2).
+    steps : int
+        SGD steps per generation.
+    lr : float
+        Initial learning rate of ``torch.optim.SGD`` (momentum 0.9), decayed linearly to 0.
+    batch : int
+        Transitions per replicate and step.
+    warm_start : bool
+        Start each generation from the previous logits (log of the previous table) instead of
+        zeros (the uniform distribution).
+
+    Examples
+    --------
+    >>> SoftmaxBigramModel(vocab=10).contexts
+    11
+    """
+
+    vocab: int
+    order: int = 2
+    length: int = 20
+    smoothing: float = 0.0
+    which: Sequence[str] = CATEGORICAL_METRICS
+    kl_smoothing: float = 1e-6
+    steps: int = 300
+    lr: float = 5.0
+    batch: int = 256
+    warm_start: bool = False
+
+    def __post_init__(self) -> None:
+        if self.order != 2:
+            raise fail("order", "be 2 for the softmax bigram model", self.order,
+                       "use NGramModel for longer contexts")
+        super().__post_init__()
+        for name in ("steps", "batch"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=200")
+        check_positive("lr", self.lr)
+
+    def fit(self, data: CountData, previous: np.ndarray | None = None,
+            rng: np.random.Generator | None = None) -> np.ndarray:
+        """``steps`` SGD steps from zeros (or the previous logits) on minibatches of ``data``."""
+        counts = torch.as_tensor(data.counts, dtype=torch.float64)
+        r, k, v = counts.shape
+        flat = counts.reshape(r, k * v)
+        total = flat.sum(dim=1)
+        empty = total == 0
+        if bool(empty.any()) and previous is None:
+            raise fail("data", "hold at least one sequence per replicate", "an empty replicate",
+                       "draw n >= 1 sequences, or pass the previous estimate")
+        seed = int((rng or np.random.default_rng()).integers(2**62))
+        gen = torch.Generator().manual_seed(seed)
+        if self.warm_start and previous is not None:
+            init = torch.log(torch.as_tensor(np.broadcast_to(previous, (r, k, v)).copy())
+                             .clamp_min(1e-12))
+        else:
+            init = torch.zeros(r, k, v, dtype=torch.float64)
+        logits = torch.nn.Parameter(init)
+        opt = torch.optim.SGD([logits], lr=self.lr, momentum=0.9)
+        weights = torch.where(empty[:, None], torch.ones_like(flat), flat)
+        for step in range(self.steps):
+            # Linear decay to 0: the last iterates average out the minibatch noise.
+            for group in opt.param_groups:
+                group["lr"] = self.lr * (1.0 - step / self.steps)
+            idx = torch.multinomial(weights, self.batch, replacement=True, generator=gen)
+            # Normalize the whole table once (R, K·V), then pick the sampled transitions.
+            logp = torch.log_softmax(logits, dim=-1).reshape(r, k * v)
+            nll = -logp.gather(1, idx)
+            # Sum over replicates of each replicate's mean: independent fits in one backward.
+            loss = (nll.mean(dim=1) * (~empty)).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        probs = torch.softmax(logits.detach(), dim=-1).numpy()
+        if bool(empty.any()):
+            keep = empty.numpy()
+            probs[keep] = np.broadcast_to(previous, probs.shape)[keep]
+        return probs
