@@ -232,3 +232,18 @@ def test_checkpoint_every_epoch_and_callbacks_order(tmp_path):
     assert order == [(0, 1), (1, 2)]
     assert "Checkpoint(" in repr(Checkpoint(tmp_path / "e.pt"))
     assert "MinimaxTrainer(" in repr(trainer)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_run_matches_cpu():
+    x, y, g, model = _setup()
+    model.eval()  # no dropout: the CPU and CUDA generators differ
+    results = []
+    for device in ("cpu", "cuda"):
+        m = copy.deepcopy(model)
+        tr = MinimaxTrainer(m, _family(), device=device, verbose=False)
+        h = tr.fit([(x, y, g)] * 5, epochs=1, eval_loader=[(x, y, g)])
+        assert next(m.parameters()).device.type == device
+        results.append((tr.weights, h.epochs[0].last.losses))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
