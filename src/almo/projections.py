@@ -302,7 +302,7 @@ def _total(x: Any, p: int) -> float:
 def _box_tau_fast(v: np.ndarray, lower: Any, upper: Any) -> float:
     """τ for one long vector: bracket it from a sample, keep the entries inside, narrow, solve."""
     p = v.size
-    m = min(p, 16_384)
+    m = int(np.clip(8 * np.sqrt(p), 2048, 16_384))
     # A fixed seed keeps projections deterministic; a random (not strided) sample keeps sorted
     # or periodic inputs from fooling the bracket.
     idx = np.random.default_rng(p).integers(0, p, m)
