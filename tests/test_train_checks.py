@@ -61,13 +61,13 @@ def test_mixture_set_size_must_match_the_family():
 @pytest.mark.parametrize("loader", [[], DataLoader(TensorDataset(torch.zeros(0, 5)))])
 def test_empty_loader_fails_before_any_step(loader):
     trainer = MinimaxTrainer(torch.nn.Linear(5, 3), _family(), verbose=False)
-    with pytest.raises(ALMOValueError, match="train_loader.*at least one batch"):
+    with pytest.raises(ALMOValueError, match=r"train_loader.*at least one batch"):
         trainer.fit(loader, epochs=1)
     assert trainer.step == 0
 
 
 def test_output_shape_mismatch_fails_before_any_step():
-    x, y, g, _ = _setup()
+    x, y, _g, _ = _setup()
     model = torch.nn.Linear(5, 1)  # one score per sample, but labels in {0, 1, 2}
     before = [q.detach().clone() for q in model.parameters()]
     trainer = MinimaxTrainer(model, ObjectiveFamily("hinge"), verbose=False)
@@ -107,7 +107,7 @@ def test_resume_with_another_configuration_is_refused(tmp_path):
     trainer = MinimaxTrainer(model, _family(), verbose=False)
     trainer.fit([(x, y, g)], epochs=1, callbacks=[Checkpoint(tmp_path / "c.pt")])
     other = MinimaxTrainer(copy.deepcopy(model), _family(), method="mirror_prox", verbose=False)
-    with pytest.raises(ALMOValueError, match="same configuration.*method"):
+    with pytest.raises(ALMOValueError, match=r"same configuration.*method"):
         other.fit([(x, y, g)], epochs=2, resume_from=tmp_path / "c.pt")
 
 

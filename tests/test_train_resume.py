@@ -20,7 +20,7 @@ def _start(*args: str) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> None:
-    out, err = proc.communicate(timeout=timeout)
+    _out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
 
 

@@ -267,7 +267,7 @@ def test_penalty_enters_theta_and_lambda_steps():
 
 
 def test_initial_normalization_calibrates_on_the_first_batch():
-    x, y, g = _data()
+    x, y, _g = _data()
     family = ObjectiveFamily(["log_loss", "hinge"], normalize="initial")
     trainer = MinimaxTrainer(_mlp(), family, verbose=False)
     h = trainer.fit(_batches(x, y), epochs=1)
