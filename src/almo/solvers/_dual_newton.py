@@ -1,0 +1,146 @@
+"""The fast method: Newton ascent on the concave dual function g(λ) over Λ.
+
+g(λ) = min over Θ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖² is concave; with smooth losses and l2 > 0 its
+minimizer Θ*(λ) is unique in W and g is twice differentiable with
+
+    ∇g(λ) = L̂(Θ*(λ))                      (Danskin)
+    ∇²g(λ) = −J H⁻¹ Jᵀ,  J = ∂L̂/∂Θ at Θ*,  H = ∇²_Θ F_λ(Θ*)   (implicit function theorem).
+
+Each iteration solves the inner problem exactly by Newton (warm-started, quadratic convergence),
+then maximizes the quadratic model of g (with the curvature capped along free intercept
+directions, see the code) over Λ (accelerated projected gradient with
+``mixture_set.project``; p is small, so this costs microseconds per step) and backtracks along
+the segment, which stays in Λ. Near the solution the steps converge quadratically, so a relative
+gap of 1e-6 or far below takes a handful of iterations, each dominated by 1–3 Newton steps on Θ.
+
+Why this and not projected gradient on λ or cutting planes: the number of objectives p is small
+while the data is large, so second-order information on λ is almost free once the inner
+Hessian is factorized, and it turns a linearly converging first-order ascent into a few steps.
+
+Certificate: every iterate gives an upper bound — the worst case over Λ of L̂(Θ*(λ)) plus the
+penalty, from ``mixture_set.worst_case`` — and a lower bound — the Fenchel dual value at the
+losses' gradients (:mod:`almo.solvers._certificate`), valid whatever the inner accuracy. The
+method stops when the best upper minus the best lower bound is at most ``tol · max(1, |upper|)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_solve
+
+from almo.mixtures import MixtureSet
+from almo.solvers._certificate import dual_bound
+from almo.solvers._inner import InnerSolver
+from almo.solvers._problem import LinearProblem
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DualNewtonResult:
+    theta: np.ndarray
+    weights: np.ndarray
+    upper: float
+    lower: float
+    n_iter: int
+    newton_steps: int
+
+
+def solve_dual_newton(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
+                      max_iter: int) -> DualNewtonResult:
+    inner = InnerSolver(problem)
+    unit = np.array([o.weight for o in problem.objectives])
+    lam = np.asarray(mixture_set.uniform(), dtype=np.float64)
+    sol = inner.solve(lam * unit, np.zeros(problem.shape))
+    steps = sol.newton_steps
+    best_up, best_theta = math.inf, sol.theta
+    best_low, best_lam = -math.inf, lam
+    # The model of g sees the intercept as if it carried the ridge penalty too. Where the
+    # weighted loss leaves some intercept direction free (softmax's common shift when no
+    # squared objective has weight, huber with every residual beyond δ), g is not smooth and
+    # its exact curvature blows up; the ridge caps it, and elsewhere it perturbs the model only
+    # slightly. Values, gradients and certificates stay exact: only the step is affected.
+    D, C = problem.shape
+    ridge = np.zeros((D, C))
+    if problem.fit_intercept:
+        ridge[D - 1] = 2.0 * problem.l2
+    model_ridge = np.diag(ridge.T.ravel())
+    it = 0
+    for it in range(1, max_iter + 1):
+        L = problem.losses(sol.theta)
+        g = float(lam @ L) + problem.penalty(sol.theta)
+        up = mixture_set.worst_case(L).value + problem.penalty(sol.theta)
+        if up < best_up:
+            best_up, best_theta = up, sol.theta
+        low = max(dual_bound(problem, lam, problem.unit_duals(sol.theta)), 0.0)
+        if low > best_low:
+            best_low, best_lam = low, lam
+        logger.debug("iteration %d: upper %.12g lower %.12g", it, best_up, best_low)
+        if best_up - best_low <= tol * max(1.0, abs(best_up)):
+            break
+        J = _jacobian(problem, sol.theta)
+        M = J @ cho_solve(InnerSolver.factor(sol.hessian + model_ridge), J.T)
+        M = 0.5 * (M + M.T)
+        target = _model_argmax(L, M, lam, mixture_set)
+        direction = target - lam
+        slope = float(L @ direction)
+        if slope <= 1e-16 * max(1.0, abs(g)):
+            break  # no ascent direction left within rounding
+        t = 1.0
+        for _ in range(30):
+            trial_lam = lam + t * direction
+            trial = inner.solve(trial_lam * unit, sol.theta)
+            steps += trial.newton_steps
+            g_trial = float(trial_lam @ problem.losses(trial.theta)) + \
+                problem.penalty(trial.theta)
+            if g_trial >= g + 1e-4 * t * slope - 1e-15 * abs(g):
+                break
+            t *= 0.5
+        else:
+            break
+        lam, sol = trial_lam, trial
+    return DualNewtonResult(best_theta, best_lam, best_up, best_low, it, steps)
+
+
+def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
+    """∂L̂_k/∂Θ, one row per objective, in the (class, feature) ordering of the Hessian."""
+    S = problem.X @ theta
+    rows = []
+    for o in problem.objectives:
+        gk = o.weight * (problem.X[o.rows].T @ o.loss.grad(S[o.rows], o.targets))
+        rows.append(gk.T.ravel())
+    return np.array(rows)
+
+
+def _model_argmax(L: np.ndarray, M: np.ndarray, lam: np.ndarray, mixture_set: MixtureSet,
+                  max_iter: int = 5000) -> np.ndarray:
+    """argmax over Λ of ⟨L, μ⟩ − ½ (μ − λ)ᵀ M (μ − λ), by FISTA with adaptive restart."""
+    norm = float(np.linalg.eigvalsh(M)[-1]) if M.size else 0.0
+    if norm <= 1e-14 * max(1.0, float(np.abs(L).max())):
+        return np.asarray(mixture_set.worst_case(L).weights, dtype=np.float64)
+    eta = 1.0 / norm
+
+    def model(mu: np.ndarray) -> float:
+        dz = mu - lam
+        return float(L @ dz - 0.5 * dz @ M @ dz)
+
+    x, y, tk, qx = lam.copy(), lam.copy(), 1.0, 0.0
+    for _ in range(max_iter):
+        x_new = np.asarray(mixture_set.project(y + eta * (L - M @ (y - lam))), dtype=np.float64)
+        q_new = model(x_new)
+        if q_new < qx:  # momentum overshot: restart from the last iterate
+            if tk == 1.0:
+                break  # even a plain step fails to ascend: converged within rounding
+            y, tk = x, 1.0
+            continue
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * tk * tk))
+        y = x_new + (tk - 1.0) / t_new * (x_new - x)
+        done = float(np.abs(x_new - x).max()) <= 1e-15
+        x, qx, tk = x_new, q_new, t_new
+        if done:
+            break
+    return x

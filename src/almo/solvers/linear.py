@@ -1,0 +1,251 @@
+"""Certified minimax solutions for linear models with convex losses: :func:`solve_linear`."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from almo._validation import check_positive, fail
+from almo.mixtures import MixtureSet, Simplex
+from almo.solvers._certificate import dual_bound
+from almo.solvers._dual_newton import solve_dual_newton
+from almo.solvers._inner import InnerSolver
+from almo.solvers._problem import LinearProblem, build_problem
+
+logger = logging.getLogger(__name__)
+
+Method = Literal["auto", "cvxpy", "dual_newton"]
+
+
+@dataclass(frozen=True)
+class LinearSolution:
+    """A certified solution of min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k + l2 ‖W‖².
+
+    Attributes
+    ----------
+    value : float
+        Worst case over Λ of the objectives at the returned model, plus the penalty: an upper
+        bound on the optimum (exact evaluation, ``mixture_set.worst_case``).
+    lower_bound : float
+        A Fenchel dual value g(λ) ≤ the optimum at ``weights`` (valid up to rounding).
+    gap : float
+        ``value - lower_bound`` ≥ 0: the certified suboptimality of ``coef_``, ``intercept_``.
+    weights : np.ndarray of shape (p,)
+        λ, inside the mixture set.
+    coef_ : np.ndarray
+        (n_classes, d) for multiclass, (1, d) for binary (scikit-learn's layout), (d,) for
+        regression.
+    intercept_ : np.ndarray or float
+        (n_classes,) or (1,) for classification, a float for regression (0 without intercept).
+    losses : np.ndarray of shape (p,)
+        The (normalized) objectives L̂_k at the returned model.
+    names : tuple of str
+        Objective names, loss-major (``"log_loss@group1"``), as in ObjectiveFamily.
+    scales : np.ndarray of shape (p,)
+        What each objective was divided by (ones unless normalized).
+    status : {"optimal", "inaccurate"}
+        "optimal" when ``gap <= tol * max(1, |value|)``.
+    method : {"cvxpy", "dual_newton"}
+        The method that ran.
+    n_iter : int
+        Outer iterations (dual_newton) or interior-point iterations (cvxpy).
+    seconds : float
+        Wall-clock time, certification included.
+    classes_ : np.ndarray or None
+        Class labels of a classifier, in score-column order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo.solvers import solve_linear
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 3))
+    >>> y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int)
+    >>> sol = solve_linear(X, y, ["log_loss", "squared"], l2=0.1)
+    >>> sol.status, sol.gap <= 1e-6, sol.weights.round(3).sum()
+    ('optimal', True, np.float64(1.0))
+    """
+
+    value: float
+    lower_bound: float
+    gap: float
+    weights: np.ndarray
+    coef_: np.ndarray
+    intercept_: np.ndarray | float
+    losses: np.ndarray
+    names: tuple[str, ...]
+    scales: np.ndarray
+    status: Literal["optimal", "inaccurate"]
+    method: Literal["cvxpy", "dual_newton"]
+    n_iter: int
+    seconds: float
+    classes_: np.ndarray | None = None
+
+    @property
+    def relative_gap(self) -> float:
+        """``gap / max(1, |value|)``, what ``tol`` is compared with."""
+        return self.gap / max(1.0, abs(self.value))
+
+
+def fast_method_certifies(problem: LinearProblem) -> bool:
+    """True when the dual Newton method applies: l2 > 0 and every loss smooth for the task."""
+    return problem.l2 > 0 and all(o.loss.smooth for o in problem.objectives)
+
+
+def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
+                 mixture_set: MixtureSet | None = None, l2: float = 0.0,
+                 normalize: Literal["initial"] | Any | None = None, fit_intercept: bool = True,
+                 tol: float = 1e-6, max_iter: int | None = None, method: Method = "auto",
+                 ) -> LinearSolution:
+    """Solve min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k(W, b) + l2 ‖W‖²_F, certified.
+
+    The model is linear: scores ``X W + b`` (softmax scores for multiclass, one score read as
+    the logits (0, s) for binary labels, a prediction for regression). Objective k is a convex
+    loss averaged over all samples or over one group, divided by its scale; the layout and the
+    names follow :class:`almo.ObjectiveFamily` (loss-major, ``"<loss>@group<g>"``). The
+    intercept is not penalized.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Features, finite.
+    y : array of shape (n,)
+        Integer (or string) class labels for classification losses, floats for regression.
+    losses : str, Loss or sequence of them
+        Among log_loss, hinge, squared_hinge, squared (classification); squared, absolute,
+        huber, pinball (regression); parametrized ones via ``almo.losses.make_loss``.
+    groups : array of shape (n,), optional
+        Group id of each sample: each loss then gives one objective per group.
+    mixture_set : MixtureSet, optional
+        Λ; the whole simplex by default.
+    l2 : float, default 0
+        Ridge penalty on W (not on the intercept).
+    normalize : None, "initial" or array of shape (p,)
+        Divide each objective by its value at W = 0, b = 0, or by the given numbers.
+    fit_intercept : bool, default True
+    tol : float, default 1e-6
+        Target certified gap, relative: ``gap <= tol * max(1, |value|)``.
+    max_iter : int, optional
+        Outer iterations of dual_newton (default 100) or interior-point iterations of cvxpy
+        (solver default).
+    method : {"auto", "cvxpy", "dual_newton"}
+        ``"dual_newton"``: Newton ascent on the dual function with exact inner Newton solves
+        (see :mod:`almo.solvers._dual_newton`); needs l2 > 0 and smooth losses (log_loss,
+        squared, huber, binary squared_hinge). ``"cvxpy"``: the epigraph formulation
+        (:mod:`almo.solvers.cvxpy_form`), any convex loss and l2 ≥ 0, mixture sets Simplex,
+        BoxSimplex, Polytope and PriorBall. ``"auto"`` takes dual_newton where it applies.
+
+    Returns
+    -------
+    LinearSolution
+        With ``value`` (upper bound), ``lower_bound``, ``gap`` and λ. A
+        :class:`sklearn.exceptions.ConvergenceWarning` is issued when the gap exceeds ``tol``.
+
+    Raises
+    ------
+    ALMOValueError
+        Bad input: NaN in X, a loss that is not convex for linear models (brier, focal,
+        zero_one), y of the wrong kind, a mixture set of the wrong size, an unknown method.
+
+    Notes
+    -----
+    Certification: ``value`` is an exact evaluation at the returned model; ``lower_bound`` is a
+    Fenchel dual value (:mod:`almo.solvers._certificate`), valid for any dual candidate, so it
+    does not depend on how accurately an inner problem was solved. With non-smooth losses and
+    ``l2 = 0`` the dual candidates come from the conic solver's multipliers; when none can be
+    made exactly feasible the bound falls back to 0 (all losses are non-negative) and the
+    solution is reported "inaccurate".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo.solvers import solve_linear
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2))
+    >>> y = X @ np.array([1.0, -2.0]) + rng.standard_t(2, size=80)
+    >>> sol = solve_linear(X, y, ["squared", "absolute"], normalize="initial", l2=0.01,
+    ...                    method="cvxpy")
+    >>> sol.names, sol.status
+    (('squared', 'absolute'), 'optimal')
+    """
+    start = time.perf_counter()
+    problem = build_problem(X, y, losses, groups, l2, normalize, fit_intercept)
+    if mixture_set is None:
+        mixture_set = Simplex(problem.p)
+    if not isinstance(mixture_set, MixtureSet) or mixture_set.p != problem.p:
+        raise fail("mixture_set", f"be a MixtureSet over p = {problem.p} objectives "
+                   f"({problem.names})", getattr(mixture_set, "p", mixture_set),
+                   f"build it for {problem.p} objectives, e.g. Simplex({problem.p})")
+    tol = check_positive("tol", tol)
+    if max_iter is not None and (isinstance(max_iter, bool) or int(max_iter) != max_iter
+                                 or max_iter < 1):
+        raise fail("max_iter", "be a positive integer or None", max_iter, "pass e.g. 200")
+    if method not in ("auto", "cvxpy", "dual_newton"):
+        raise fail("method", 'be "auto", "cvxpy" or "dual_newton"', method,
+                   'use method="auto"')
+    fast = fast_method_certifies(problem)
+    if method == "dual_newton" and not fast:
+        rough = [o.name for o in problem.objectives if not o.loss.smooth]
+        raise fail("method", "be 'cvxpy' or 'auto' unless l2 > 0 and every loss is smooth",
+                   {"l2": problem.l2, "non-smooth objectives": rough},
+                   "pass method='auto' (it picks cvxpy here) or set l2 > 0 with smooth losses")
+    chosen = "dual_newton" if method == "dual_newton" or (method == "auto" and fast) \
+        else "cvxpy"
+    if chosen == "dual_newton":
+        res = solve_dual_newton(problem, mixture_set, tol, int(max_iter or 100))
+        theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, \
+            res.n_iter
+    else:
+        from almo.solvers.cvxpy_form import solve_cvxpy
+
+        res_c = solve_cvxpy(problem, mixture_set, tol, max_iter)
+        theta, n_iter = res_c.theta, res_c.n_iter
+        lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
+        upper = mixture_set.worst_case(problem.losses(theta)).value + problem.penalty(theta)
+        candidates = [0.0, dual_bound(problem, lam, res_c.unit_duals),
+                      dual_bound(problem, lam, problem.unit_duals(theta))]
+        if fast:
+            # g(λ) to high accuracy: an exact inner Newton solve from the cvxpy point.
+            unit = np.array([o.weight for o in problem.objectives])
+            inner = InnerSolver(problem).solve(lam * unit, theta)
+            candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
+        lower = max(candidates)
+    return _solution(problem, theta, lam, upper, lower, tol, chosen, n_iter,
+                     time.perf_counter() - start)
+
+
+def _solution(problem: LinearProblem, theta: np.ndarray, lam: np.ndarray, upper: float,
+              lower: float, tol: float, method: Any, n_iter: int, seconds: float
+              ) -> LinearSolution:
+    gap = max(upper - lower, 0.0)
+    status: Literal["optimal", "inaccurate"] = "optimal" if gap <= tol * max(1.0, abs(upper)) \
+        else "inaccurate"
+    if status == "inaccurate":
+        warnings.warn(f"solve_linear ({method}) stopped with a certified gap of {gap:.3g} "
+                      f"(value {upper:.10g}, lower bound {lower:.10g}) above tol={tol:g} after "
+                      f"{n_iter} iterations; raise max_iter, normalize the objectives, or try "
+                      "the other method", ConvergenceWarning, stacklevel=3)
+    d = problem.n_features
+    W, b = theta[:d], (theta[d] if problem.fit_intercept else np.zeros(problem.n_outputs))
+    if problem.task == "regression":
+        coef, intercept = W[:, 0].copy(), float(b[0])
+    else:
+        coef, intercept = W.T.copy(), b.copy()
+    logger.info("solve_linear %s: value %.10g, gap %.3g, %d iterations", method, upper, gap,
+                n_iter)
+    return LinearSolution(
+        value=float(upper), lower_bound=float(lower), gap=float(gap),
+        weights=np.asarray(lam, dtype=np.float64), coef_=coef, intercept_=intercept,
+        losses=problem.losses(theta), names=tuple(problem.names),
+        scales=np.array([o.scale for o in problem.objectives]), status=status,
+        method=method, n_iter=int(n_iter), seconds=float(seconds),
+        classes_=problem.classes)
+
+
+__all__ = ["ConvergenceWarning", "LinearSolution", "fast_method_certifies", "solve_linear"]
