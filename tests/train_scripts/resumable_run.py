@@ -19,7 +19,7 @@ from almo.objectives import ObjectiveFamily
 from almo.train import Checkpoint, LambdaCallback, MinimaxTrainer
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("ckpt")
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--marker", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--method", default="sgda")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
     torch.manual_seed(123)  # the data and the initial model: identical in every invocation
