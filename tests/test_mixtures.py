@@ -276,3 +276,12 @@ def test_reprs_name_the_set():
     assert "divergence='chi2'" in repr(PriorBall([0.5, 0.5], 0.1, "chi2"))
     assert repr(Polytope([[1.0, -1.0]], [0.0])).startswith("Polytope(A=<1x2>")
     assert all(isinstance(s, MixtureSet) for s in make_sets(np.random.default_rng(0), 3).values())
+
+
+def test_kl_projection_of_huge_vectors_stays_exact():
+    """Far-away points (huge ascent steps) are projected without a conic solver failing."""
+    ball = PriorBall([0.4, 0.3, 0.2, 0.1], 0.05, divergence="kl")
+    for v in ([8162.0, 0.0, 0.0, 48.0], [1e7, -1e7, 3.0, 0.0], [0.0, 0.0, 0.0, 1e-12]):
+        x = ball.project(np.array(v))
+        assert ball.contains(x, atol=1e-9)
+        np.testing.assert_allclose(ball.project(x), x, atol=1e-9)  # idempotent

@@ -189,3 +189,41 @@ def test_bad_input_messages():
 def test_repr():
     assert repr(ProjectedAscent(0.1)) == "ProjectedAscent(lr=0.1, schedule='constant')"
     assert repr(Averaged(BestResponse())) == "Averaged(rule=BestResponse())"
+
+
+def _sets():
+    from almo import BoxSimplex, Polytope, PriorBall
+
+    return [
+        BoxSimplex([0.1, 0.0, 0.2, 0.05], [0.6, 0.5, 0.7, 0.4]),
+        Polytope([[1.0, 1.0, 0.0, 0.0], [0.0, -1.0, 0.0, 1.0]], [0.7, 0.1]),
+        PriorBall([0.4, 0.3, 0.2, 0.1], 0.3, divergence="l1"),
+        PriorBall([0.4, 0.3, 0.2, 0.1], 0.05, divergence="kl"),
+    ]
+
+
+@settings(max_examples=12, deadline=None)
+@given(stream=st.lists(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=4, max_size=4),
+                       min_size=1, max_size=3))
+def test_every_rule_stays_in_smaller_sets(stream):
+    rules = [ProjectedAscent(0.5), ExponentiatedAscent(1.0), ExponentiatedAscent(0.3, 0.01),
+             BestResponse(), Averaged(ProjectedAscent(2.0, "inv_sqrt"))]
+    for s in _sets():
+        for rule in rules:
+            state = rule.init(s)
+            assert s.contains(state.weights, atol=1e-7)
+            for ell in stream:
+                state = rule.update(state, np.array(ell))
+                assert s.contains(state.weights, atol=1e-7), (s, rule, state.weights)
+                if hasattr(state, "average"):
+                    assert s.contains(state.average, atol=1e-7)
+
+
+def test_exponentiated_on_box_projects_back():
+    from almo import BoxSimplex
+
+    box = BoxSimplex([0.2, 0.2, 0.2], [0.6, 0.6, 0.6])
+    rule = ExponentiatedAscent(lr=10.0)
+    state = rule.update(rule.init(box), np.array([1.0, 0.0, 0.0]))
+    # exp step puts almost all mass on objective 0; the Euclidean projection caps it at 0.6
+    np.testing.assert_allclose(state.weights, [0.6, 0.2, 0.2], atol=1e-9)

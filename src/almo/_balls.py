@@ -165,3 +165,53 @@ def project_ball(v: np.ndarray, prior: np.ndarray, radius: float, kind: str) -> 
         lo, hi = np.where(far, mid, lo), np.where(far, hi, mid)
     free[rows] = shrink_to_ball(point(w, prior, hi), prior, radius, kind)
     return free
+
+
+def _kl_point(v: np.ndarray, logp: np.ndarray, mu: float) -> np.ndarray:
+    """argmin over Δ of ½‖x − v‖² + μ KL(x ‖ λ0), on the prior's support.
+
+    Stationarity gives x_i + μ log x_i = c_i − τ with c_i = v_i − μ + μ log λ0_i, so
+    x_i = μ ω((c_i − τ)/μ − log μ) with ω the Wright omega function (y + log y = z); τ makes
+    Σx = 1. Σx(τ) is convex and decreasing (dx_i/dc_i = x_i/(x_i + μ) grows with x_i), so Newton's
+    method started left of the root climbs to it monotonically.
+    """
+    from scipy.special import wrightomega
+
+    c = v - mu + mu * logp
+    tau = float(np.max(c)) - 1.0  # the largest x_i is at least 1 here: Σx ≥ 1, left of the root
+    log_mu = np.log(mu)
+    for _ in range(100):
+        omega = wrightomega((c - tau) / mu - log_mu).real
+        excess = mu * omega.sum() - 1.0
+        step = excess / np.sum(omega / (1.0 + omega))
+        tau += step
+        if excess <= 1e-15 or step <= 1e-16 * max(1.0, abs(tau)):
+            break
+    return mu * wrightomega((c - tau) / mu - log_mu).real
+
+
+def project_kl(v: np.ndarray, prior: np.ndarray, radius: float) -> np.ndarray:
+    """Exact Euclidean projection of one vector onto {λ ∈ Δ : KL(λ ‖ λ0) ≤ r}.
+
+    Call it only where the simplex projection of ``v`` lies outside the ball, so the KL
+    constraint is active with multiplier μ > 0; KL(x(μ) ‖ λ0) falls as μ grows, and μ is found
+    by bisection on log μ. No conic solver is involved, so huge or tiny inputs stay accurate.
+    """
+    support = prior > 0
+    w, logp = v[support] - v[support].max(), np.log(prior[support])
+    scale = max(1.0, float(np.ptp(w)))
+    lo, hi = np.log(1e-12 * scale), np.log(scale)
+    while divergence(_kl_point(w, logp, np.exp(hi)), prior[support], "kl") > radius:
+        lo, hi = hi, hi + 5.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if divergence(_kl_point(w, logp, np.exp(mid)), prior[support], "kl") > radius:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13:
+            break
+    out = np.zeros_like(v)
+    x = np.maximum(_kl_point(w, logp, np.exp(hi)), 0.0)
+    out[support] = x / x.sum()
+    return shrink_to_ball(out, prior, radius, "kl")

@@ -12,7 +12,7 @@ Contract shared by every set (other modules rely on it):
 
 :class:`Simplex` and :class:`BoxSimplex` use the exact kernels of :mod:`almo.projections`;
 :class:`Polytope` solves a QP/LP with cvxpy (built once, re-solved); :class:`PriorBall` uses the
-closed forms and 1-D searches of :mod:`almo._balls` (cvxpy only for the KL projection).
+closed forms and 1-D searches of :mod:`almo._balls` (Wright-omega bisection for the KL projection).
 """
 
 from __future__ import annotations
@@ -443,8 +443,8 @@ class PriorBall(MixtureSet):
     Encodes a vague preference: "about these weights, give or take". ``D`` is the l1 distance
     Σ|λ - λ0|, the χ² divergence Σ(λ - λ0)²/λ0 or the Kullback–Leibler divergence
     Σ λ log(λ/λ0). Worst cases are exact (greedy, closed form, or a 1-D bisection); projections
-    are exact for l1 and χ² (bisection on the ball's multiplier) and use cvxpy for KL (a conic
-    solve accurate to about 1e-8, then pulled inside the ball).
+    are exact for l1 and χ² (bisection on the ball's multiplier) and for KL (bisection on the
+    ball's multiplier with a Wright-omega closed form inside, no conic solver).
 
     Parameters
     ----------
@@ -477,7 +477,6 @@ class PriorBall(MixtureSet):
                        'mix in a little uniform mass, or use divergence="l1"')
         self.radius = check_positive("radius", radius, allow_zero=True)
         self.prior, self.divergence, self.p = prior / prior.sum(), divergence, prior.size
-        self._kl_problem: Any = None
 
     def __repr__(self) -> str:
         return (f"PriorBall(prior={self.prior!r}, radius={self.radius!r}, "
@@ -493,17 +492,7 @@ class PriorBall(MixtureSet):
         return out
 
     def _project_kl(self, row: np.ndarray) -> np.ndarray:
-        import cvxpy as cp
-
-        if self._kl_problem is None:  # built once, re-solved with a new parameter value
-            v, x = cp.Parameter(self.p), cp.Variable(self.p)
-            cons = [cp.sum(x) == 1, cp.sum(cp.rel_entr(x, self.prior)) <= self.radius]
-            self._kl_problem = (cp.Problem(cp.Minimize(cp.sum_squares(x - v)), cons), v, x)
-        problem, v, x = self._kl_problem
-        v.value = row
-        _solve(problem, "PriorBall KL projection")
-        w = np.maximum(np.asarray(x.value), 0.0)
-        return _balls.shrink_to_ball(w / w.sum(), self.prior, self.radius, "kl")
+        return _balls.project_kl(row, self.prior, self.radius)
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
         if self.radius == 0.0 or ell.max() == ell.min():
