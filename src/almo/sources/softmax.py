@@ -99,7 +99,7 @@ class SoftmaxBigramModel(NGramModel):
                              .clamp_min(1e-12))
         else:
             init = torch.zeros(r, k, v, dtype=torch.float64)
-        with _one_thread():
+        with one_thread():
             logits = self._sgd(init.requires_grad_(True), counts.reshape(r, k * v), empty, gen)
         probs = torch.softmax(logits.detach(), dim=-1).numpy()
         if bool(empty.any()):
@@ -130,7 +130,8 @@ class SoftmaxBigramModel(NGramModel):
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
+    """Run the block with one intra-op torch thread (restored on exit)."""
     # The tensors are tiny: a second intra-op thread only adds wake-up latency, which on a
     # loaded machine costs milliseconds per operation. Restored on exit.
     before = torch.get_num_threads()
