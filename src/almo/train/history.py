@@ -27,7 +27,7 @@ class Evaluation:
     Attributes
     ----------
     losses : np.ndarray of shape (p,)
-        Mean of each objective (float64), the penalty r_k added when the trainer has one.
+        Mean of each objective over the data (float64); a training penalty is not included.
     names : list of str
         The objectives' names, in the order of ``losses``.
     worst_case : float
@@ -152,9 +152,13 @@ class History:
 
     @property
     def worst_case(self) -> list[float]:
-        """Per-epoch worst case of the averaged iterate (NaN where nothing was evaluated)."""
-        return [e.averaged.worst_case if e.averaged is not None else float("nan")
-                for e in self.epochs]
+        """Per-epoch worst case of the averaged iterate (of the last one when the trainer keeps
+        no average; NaN where nothing was evaluated)."""
+        out = []
+        for e in self.epochs:
+            ev = e.averaged if e.averaged is not None else e.last
+            out.append(float("nan") if ev is None else ev.worst_case)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain Python (lists, floats, strings)."""

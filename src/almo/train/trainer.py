@@ -5,28 +5,14 @@ pass through an :class:`~almo.ObjectiveFamily`, moves θ with any torch optimize
 and moves λ with a pure weight rule on the detached ℓ + r. A fixed-weight ensemble is this same
 trainer with :class:`~almo.weights.FixedWeights`: baselines share the code path by construction.
 
-Methods (``method=``)
----------------------
-``"sgda"`` (default)
-    Stochastic gradient descent-ascent as in Agnostic Federated Learning: θ steps on
-    ⟨λ_t, ℓ_t + r_t⟩, then λ steps on the same forward pass's ℓ_t + r_t. Both players respond to
-    (θ_t, λ_t); one forward and one backward pass per step.
-``"simultaneous"``
-    Both moves come from the same forward pass too, but the adversary moves first and the
-    learner answers the new mixture: λ_{t+1} from ℓ_t, then θ steps on ⟨λ_{t+1}, ℓ_t + r_t⟩
-    (the order of Group DRO's algorithm). Same cost as ``"sgda"``.
-``"mirror_prox"``
-    Extragradient: from (θ_t, λ_t) a look-ahead step gives (θ½, λ½); the gradients at (θ½, λ½)
-    on the same batch then update (θ_t, λ_t). The look-ahead uses the optimizer itself; its
-    state (Adam's moments, momentum buffers) is snapshotted before and restored after, so only
-    the final step changes it. About twice the cost of ``"sgda"`` per step.
-
-With ``lambda_every=k`` λ steps once every k θ steps, on the mean of the k loss vectors seen.
+``method`` picks the update scheme: ``"sgda"`` (θ then λ, both from (θ_t, λ_t)),
+``"simultaneous"`` (λ first, θ answers λ_{t+1}) or ``"mirror_prox"`` (extragradient, about twice
+the cost per step); see :mod:`almo.train.steps`. With ``lambda_every=k`` λ steps once every
+k θ steps, on the mean of the k loss vectors seen.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -40,26 +26,12 @@ import torch
 from almo._validation import check_finite_losses, fail
 from almo.mixtures import MixtureSet, Simplex
 from almo.train.callbacks import Callback, ProgressBar
-from almo.train.checkpoint import (
-    capture_rng,
-    from_plain,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-    to_plain,
-)
+from almo.train.checkpoint import capture_rng, restore_rng
 from almo.train.distributed import DistributedContext
-from almo.train.game import (
-    BatchTerms,
-    OptimizerSnapshot,
-    batch_terms,
-    call_model,
-    hold_absent,
-    move_to,
-    theta_loss,
-    unpack_batch,
-)
+from almo.train.game import call_model, move_to, unpack_batch
 from almo.train.history import EpochRecord, Evaluation, History
+from almo.train.persistence import CheckpointState
+from almo.train.steps import GameSteps
 from almo.weights import Averaged, ProjectedAscent, WeightRule
 
 __all__ = ["MinimaxTrainer"]
@@ -69,7 +41,7 @@ Method = Literal["sgda", "simultaneous", "mirror_prox"]
 METHODS = ("sgda", "simultaneous", "mirror_prox")
 
 
-class MinimaxTrainer:
+class MinimaxTrainer(GameSteps, CheckpointState):
     r"""Train ``model`` on the worst mixture of ``family``'s objectives over ``mixture_set``.
 
     Parameters
@@ -334,94 +306,6 @@ class MinimaxTrainer:
         for c in self._callbacks:
             c.on_epoch_end(self, record)
 
-    # -- one step -----------------------------------------------------------------------------
-    def _forward(self, batch: Any) -> BatchTerms:
-        x, y, group = unpack_batch(batch)
-        x, y, group = move_to(x, self.device), move_to(y, self.device), move_to(group, self.device)
-        outputs = call_model(self._net, x)
-        if getattr(self.family, "needs_calibration", False):
-            # normalize="initial": objectives seen for the first time set their scale now.
-            with torch.no_grad():
-                self.family(outputs.detach(), y, group)
-            self._scale_cache()
-        terms = batch_terms(self.family, outputs, y, group, self.penalty, self.model, self._ctx,
-                            self._scale_np, check=not self._checked)
-        self._checked = True
-        vec = terms.means if terms.penalty_host is None else terms.means + terms.penalty_host
-        if not np.isfinite(vec).all():
-            check_finite_losses(vec, self.names,
-                                where=f"step {self.step + 1} (epoch {self.epoch + 1})")
-        return terms
-
-    def _lambda_view(self, terms: BatchTerms) -> np.ndarray:
-        held = hold_absent(terms.means, terms.present, self._last_seen)
-        return held if terms.penalty_host is None else held + terms.penalty_host
-
-    def _theta_step(self, terms: BatchTerms, lam: torch.Tensor, step: bool = True) -> None:
-        loss = theta_loss(terms, lam, self._scale_dev, self._ctx.world_size)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if step:
-            self.optimizer.step()
-
-    def _lambda_due(self) -> bool:
-        return self._acc_n + 1 >= self.lambda_every
-
-    def _observe(self, vec: np.ndarray) -> None:
-        """Feed one loss vector to λ: accumulate, and step when ``lambda_every`` are in."""
-        self.last_losses = vec
-        self._epoch_sum += vec
-        self._epoch_n += 1
-        if self.lambda_every == 1:
-            self.state = self.weight_rule.update(self.state, vec)
-        else:
-            self._acc += vec
-            self._acc_n += 1
-            if self._acc_n < self.lambda_every:
-                return
-            self.state = self.weight_rule.update(self.state, self._acc / self._acc_n)
-            self._acc, self._acc_n = np.zeros(self.p), 0
-        self._lam_dev = self._to_device(self.state.weights)
-
-    def _train_step(self, batch: Any) -> None:
-        terms = self._forward(batch)
-        if self.method == "sgda":
-            vec = self._lambda_view(terms)
-            self._theta_step(terms, self._lam_dev)
-            self._observe(vec)
-        elif self.method == "simultaneous":
-            vec = self._lambda_view(terms)
-            self._observe(vec)
-            self._theta_step(terms, self._lam_dev)
-        else:
-            vec = self._mirror_prox(batch, terms)
-        self.step += 1
-        if self._avg_params is not None:
-            self._avg_n += 1
-            torch._foreach_lerp_(self._avg_params, [q.detach() for q in self._params],
-                                 1.0 / (self._avg_n + 1))
-        if self.step % self.history_every == 0:
-            self.history.record_step(self.step, self.state.weights, vec)
-
-    def _mirror_prox(self, batch: Any, terms: BatchTerms) -> np.ndarray:
-        saved = [q.detach().clone() for q in self._params]
-        snapshot = OptimizerSnapshot.take(self.optimizer)
-        vec = self._lambda_view(terms)
-        self._theta_step(terms, self._lam_dev)  # θ½
-        lam_half = self.state.weights
-        if self._lambda_due():  # λ½: the rule's step from the same state (pure: nothing kept)
-            mean = (self._acc + vec) / (self._acc_n + 1)
-            lam_half = self.weight_rule.update(self.state, mean).weights
-        half = self._forward(batch)
-        vec_half = self._lambda_view(half)
-        self._theta_step(half, self._to_device(lam_half), step=False)  # gradients at θ½, λ½
-        with torch.no_grad():
-            torch._foreach_copy_(self._params, saved)
-        snapshot.restore(self.optimizer)
-        self.optimizer.step()
-        self._observe(vec_half)
-        return vec_half
-
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, loader: Iterable[Any]) -> Evaluation:
         """Per-objective means over a full pass of ``loader`` (no grad) and the worst case.
@@ -479,87 +363,10 @@ class MinimaxTrainer:
     def _to_device(self, w: np.ndarray) -> torch.Tensor:
         return torch.tensor(w, dtype=self._dtype, device=self.device)
 
-    def config(self) -> dict[str, Any]:
-        """The run's configuration as plain values (stored in checkpoints)."""
-        return {"p": self.p, "names": self.names, "method": self.method,
-                "lambda_every": self.lambda_every, "seed": self.seed,
-                "mixture_set": type(self.mixture_set).__name__,
-                "weight_rule": repr(self.weight_rule),
-                "optimizer": type(self.optimizer).__name__,
-                "average_model": self.average_model, "history_every": self.history_every,
-                "penalty": self.penalty is not None}
-
     def __repr__(self) -> str:
         return (f"MinimaxTrainer(model={type(self.model).__name__}, p={self.p}, "
                 f"mixture_set={type(self.mixture_set).__name__}, weight_rule={self.weight_rule!r}"
                 f", method={self.method!r}, lambda_every={self.lambda_every})")
-
-    # -- checkpoints --------------------------------------------------------------------------
-    def save_checkpoint(self, path: Any) -> None:
-        """Write the full training state to ``path`` atomically (rank 0 only).
-
-        Holds the model, the optimizer, the weight-rule state (λ and its average), step and
-        epoch counters, the accumulators, the averaged parameters, the history, the callbacks'
-        states, the RNG states (torch, numpy, Python, the loader's generators) and the
-        configuration. Load it with ``fit(..., resume_from=path)``.
-        """
-        if not self._ctx.is_main:
-            return
-        payload = {
-            "config": json.dumps(self.config()),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "weights": to_plain(self.state.to_arrays()),
-            "loop": {"step": self.step, "epoch": self.epoch, "epochs": self.epochs,
-                     "batch_in_epoch": self.batch_in_epoch, "acc_n": self._acc_n,
-                     "epoch_n": self._epoch_n, "avg_n": self._avg_n,
-                     "stop_training": self.stop_training},
-            "arrays": to_plain({"last_seen": self._last_seen, "acc": self._acc,
-                                "epoch_sum": self._epoch_sum, "last_losses": self.last_losses}),
-            "family": self.family.state_dict() if isinstance(self.family, torch.nn.Module)
-            else None,
-            "average_params": self._avg_params,
-            "history": self.history.state_dict(),
-            "rng": {"current": capture_rng(self._train_loader), "epoch_start": self._epoch_rng},
-            "callbacks": {f"{i}:{type(c).__name__}": c.state_dict()
-                          for i, c in enumerate(self._callbacks)},
-        }
-        save_checkpoint(path, payload)
-
-    def _load(self, path: Any) -> None:
-        ck = load_checkpoint(path)
-        saved, now = json.loads(ck["config"]), self.config()
-        diff = {k: (saved.get(k), v) for k, v in now.items() if k != "seed" and saved.get(k) != v}
-        if diff:
-            raise fail("resume_from", "come from a run with the same configuration",
-                       f"differences (checkpoint, now): {diff}",
-                       "resume with the trainer settings the checkpoint was written with")
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.state = self.weight_rule.restore(from_plain(ck["weights"]), self.mixture_set)
-        loop, arrays = ck["loop"], from_plain(ck["arrays"])
-        self.step, self.epoch = int(loop["step"]), int(loop["epoch"])
-        self.batch_in_epoch, self._acc_n = int(loop["batch_in_epoch"]), int(loop["acc_n"])
-        self._epoch_n, self._avg_n = int(loop["epoch_n"]), int(loop["avg_n"])
-        self.stop_training = bool(loop["stop_training"])
-        self._last_seen, self._acc = arrays["last_seen"], arrays["acc"]
-        self._epoch_sum, self.last_losses = arrays["epoch_sum"], arrays["last_losses"]
-        if ck["family"] is not None and isinstance(self.family, torch.nn.Module):
-            self.family.load_state_dict(ck["family"])  # the normalization scale, if any
-            self._scale_cache()
-        if ck["average_params"] is not None:
-            self._avg_params = [t.to(self.device) for t in ck["average_params"]]
-        self.history = History.from_state_dict(ck["history"])
-        for i, c in enumerate(self._callbacks):
-            state = ck["callbacks"].get(f"{i}:{type(c).__name__}")
-            if state:
-                c.load_state_dict(state)
-        self._resume_rng = ck["rng"]
-        if self.batch_in_epoch == 0:  # an epoch boundary: just continue the generators
-            restore_rng(ck["rng"]["current"], self._train_loader)
-            self._resume_rng = None
-        logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
-
 
 class _SwapParameters:
     """Context manager: put other values into the parameters, then restore them."""
