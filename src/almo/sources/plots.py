@@ -33,8 +33,9 @@ def _band(ax: plt.Axes, res: CollapseResult, metric: str, label: str, color: str
     t = np.arange(res.generations + 1)
     mean, se = res.mean(metric), res.stderr(metric)
     ax.plot(t, mean, color=color, lw=1.8, label=label)
-    ax.fill_between(t, np.maximum(mean - 2 * se, 1e-300), mean + 2 * se, color=color, alpha=0.2,
-                    lw=0)
+    # Floor the band at a tenth of the mean so that log axes keep their range.
+    lower = np.maximum(mean - 2 * se, 0.1 * np.abs(mean))
+    ax.fill_between(t, lower, mean + 2 * se, color=color, alpha=0.2, lw=0)
 
 
 def plot_error_curves(results: Mapping[object, CollapseResult], path: str | Path,
