@@ -58,13 +58,35 @@ def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accept, alias
 
 
+# Replicates are simulated in blocks whose arrays (block × max(n, V) int64) stay within about
+# 512 KiB, so that every pass runs in cache; whole-R arrays of several MiB made each pass
+# memory-bound (and slow on a shared machine). The block size depends only on n and V, so a
+# seed still reproduces a run exactly.
+BLOCK_BYTES = 2**19
+
+
 def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, ns: np.ndarray,
                     replicates: int, policy: str, rng: np.random.Generator,
-                    tick: Callable[[int], object]) -> dict[str, np.ndarray]:
+                    tick: Callable[[float], object]) -> dict[str, np.ndarray]:
     """Run the ``replace`` / ``fixed`` loop on token arrays; return the metrics (R, T + 1)."""
     p_star = truth[0]
     v = p_star.shape[0]
     accept, alias = alias_table(p_star)
+    block = max(1, BLOCK_BYTES // (8 * max(int(ns.max()), v)))
+    metrics: dict[str, np.ndarray] = {}
+    for lo in range(0, replicates, block):
+        rows = min(block, replicates - lo)
+        part = _simulate_block(model, p_star, accept, alias, a, ns, rows, policy, rng)
+        for k, values in part.items():
+            metrics.setdefault(k, np.zeros((replicates, len(a))))[lo:lo + rows] = values
+        tick(len(a) * rows / replicates)
+    return metrics
+
+
+def _simulate_block(model: CategoricalModel, p_star: np.ndarray, accept: np.ndarray,
+                    alias: np.ndarray, a: np.ndarray, ns: np.ndarray, r: int, policy: str,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+    v = p_star.shape[0]
 
     def draw_true(shape: tuple[int, ...]) -> np.ndarray:
         # Walker's alias method: one uniform picks a column (integer part) and decides between
@@ -73,10 +95,8 @@ def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, n
         col = np.minimum(x.astype(np.int64), v - 1)
         return np.where(x - col < accept[col], col, alias[col])
 
-    r = replicates
     width = int(ns.max())
-    # Preallocated flat buffers, reused every generation: allocating fresh (R, n) and (R, V)
-    # arrays costs more in page faults than the arithmetic on them.
+    # Preallocated flat buffers, reused every generation.
     token_bufs = [np.empty(r * width, np.int64), np.empty(r * width, np.int64)]
     counts_work = np.empty((r, v))
     # Tokens are stored with their replicate's offset r·V added, so that one bincount of the
@@ -90,7 +110,6 @@ def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, n
                                work=counts_work)
         for k, val in values.items():
             metrics.setdefault(k, np.zeros((r, len(a))))[:, t] = val
-        tick(1)
 
     tokens = token_bufs[0][: r * ns[0]].reshape(r, int(ns[0]))
     np.add(draw_true(tokens.shape), row_offsets, out=tokens)
@@ -106,7 +125,9 @@ def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, n
         # as flat indices position + row·prev.
         idx = rng.integers(0, prev, size=new.shape)
         idx += np.arange(r, dtype=np.int64)[:, None] * prev
-        np.take(tokens.ravel(), idx, out=new)
+        # mode="clip": the indices are valid by construction, and numpy buffers `out` in the
+        # default mode="raise", which costs several times the gather itself.
+        np.take(tokens.ravel(), idx, out=new, mode="clip")
         total_true = int(k.sum())
         if total_true:
             # Then the first k_r positions of row r become true draws. Positions carry no
