@@ -31,8 +31,8 @@ class BatchTerms(NamedTuple):
     """Differentiable terms of one forward pass and their float64 host copy."""
 
     sums: torch.Tensor  # (p,) per-objective sums over this process's samples (with grad)
-    counts: torch.Tensor  # (p,) global sample counts (all ranks), same dtype as sums
     penalty: torch.Tensor | None  # (p,) r(θ) (with grad) or None
+    counts: np.ndarray  # (p,) float64 global sample counts (all ranks)
     means: np.ndarray  # (p,) float64 global means (0 where absent), penalty excluded
     present: np.ndarray  # (p,) bool, count > 0
     penalty_host: np.ndarray | None  # (p,) float64 copy of r
@@ -116,8 +116,6 @@ def batch_terms(family: Any, outputs: torch.Tensor, y: Any, group: Any, penalty_
                            f"shape {tuple(t.shape)}", "check family.p and its losses/groups")
     else:
         sums, counts = family.sums_counts(outputs, y, group)
-    stats = torch.cat((sums.detach(), counts.to(sums.dtype))).double()
-    ctx.all_reduce_sum(stats)
     r = None
     if penalty_fn is not None:
         r = penalty_fn(model)
@@ -125,25 +123,37 @@ def batch_terms(family: Any, outputs: torch.Tensor, y: Any, group: Any, penalty_
             found = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
             raise fail("penalty", f"return a tensor of shape ({p},), one term per objective",
                        found, "return r_k for every objective, e.g. beta * mu * complexity")
-        stats = torch.cat((stats, r.detach().double()))
-    host = stats.cpu().numpy()
-    s, c = host[:p], host[p:2 * p]
+    if sums.device.type == "cpu" and not ctx.active:
+        # The common CPU case: views, no copies (a few microseconds per step).
+        s = sums.detach().to(torch.float64).numpy()
+        c = counts.detach().to(torch.float64).numpy()
+        r_host = None if r is None else r.detach().to(torch.float64).numpy()
+    else:
+        # One collective over ranks (sums and counts) and one device-to-host copy per step.
+        stats = ctx.all_reduce_sum(torch.cat((sums.detach(), counts.to(sums.dtype))).double())
+        if r is not None:
+            stats = torch.cat((stats, r.detach().double()))
+        host = stats.cpu().numpy()
+        s, c = host[:p], host[p:2 * p]
+        r_host = host[2 * p:] if r is not None else None
     present = c > 0
     means = s / np.maximum(c, 1.0) / scale  # the family's normalization: raw / scale
-    global_counts = stats[p:2 * p].to(sums.dtype) if ctx.active else counts.to(sums.dtype)
-    return BatchTerms(sums, global_counts, r, means, present,
-                      host[2 * p:] if r is not None else None)
+    return BatchTerms(sums, r, c, means, present, r_host)
 
 
-def theta_loss(terms: BatchTerms, lam: torch.Tensor, scale: torch.Tensor,
+def theta_loss(terms: BatchTerms, lam: np.ndarray, scale: np.ndarray,
                world_size: int) -> torch.Tensor:
-    """⟨λ, ℓ + r⟩ for this process; scaled by the world size so DDP's gradient mean is exact."""
-    means = terms.sums / terms.counts.clamp_min(1) / scale
-    loss = torch.dot(lam, means)
-    if world_size > 1:
-        loss = loss * world_size
+    """⟨λ, ℓ + r⟩ for this process as one dot product with the differentiable sums.
+
+    The coefficients λ_k · W / (N_k · scale_k) are computed on the host (N_k the global count,
+    W the world size: DDP averages gradients over ranks, so the update is the global mean's).
+    """
+    coef = lam * (world_size / (np.maximum(terms.counts, 1.0) * scale))
+    sums = terms.sums
+    loss = torch.dot(torch.from_numpy(coef).to(device=sums.device, dtype=sums.dtype), sums)
     if terms.penalty is not None:
-        loss = loss + torch.dot(lam, terms.penalty)
+        pen = terms.penalty
+        loss = loss + torch.dot(torch.from_numpy(lam).to(device=pen.device, dtype=pen.dtype), pen)
     return loss
 
 

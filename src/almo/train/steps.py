@@ -69,8 +69,8 @@ class GameSteps:
         held = hold_absent(terms.means, terms.present, self._last_seen)
         return held if terms.penalty_host is None else held + terms.penalty_host
 
-    def _theta_step(self, terms: BatchTerms, lam: torch.Tensor, step: bool = True) -> None:
-        loss = theta_loss(terms, lam, self._scale_dev, self._ctx.world_size)
+    def _theta_step(self, terms: BatchTerms, lam: np.ndarray, step: bool = True) -> None:
+        loss = theta_loss(terms, lam, self._scale_np, self._ctx.world_size)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if step:
@@ -93,25 +93,24 @@ class GameSteps:
                 return
             self.state = self.weight_rule.update(self.state, self._acc / self._acc_n)
             self._acc, self._acc_n = np.zeros(self.p), 0
-        self._lam_dev = self._to_device(self.state.weights)
 
     def _train_step(self, batch: Any) -> None:
         terms = self._forward(batch)
         if self.method == "sgda":
             vec = self._lambda_view(terms)
-            self._theta_step(terms, self._lam_dev)
+            self._theta_step(terms, self.state.weights)
             self._observe(vec)
         elif self.method == "simultaneous":
             vec = self._lambda_view(terms)
             self._observe(vec)
-            self._theta_step(terms, self._lam_dev)
+            self._theta_step(terms, self.state.weights)
         else:
             vec = self._mirror_prox(batch, terms)
         self.step += 1
         if self._avg_params is not None:
             self._avg_n += 1
-            torch._foreach_lerp_(self._avg_params, [q.detach() for q in self._params],
-                                 1.0 / (self._avg_n + 1))
+            # Running mean of θ_0..θ_t in one fused call: avg += (θ_t - avg) / (t + 1).
+            torch._foreach_lerp_(self._avg_params, self._param_views, 1.0 / (self._avg_n + 1))
         if self.step % self.history_every == 0:
             self.history.record_step(self.step, self.state.weights, vec)
 
@@ -119,17 +118,19 @@ class GameSteps:
         saved = [q.detach().clone() for q in self._params]
         snapshot = OptimizerSnapshot.take(self.optimizer)
         vec = self._lambda_view(terms)
-        self._theta_step(terms, self._lam_dev)  # θ½
+        self._theta_step(terms, self.state.weights)  # θ½
         lam_half = self.state.weights
         if self._lambda_due():  # λ½: the rule's step from the same state (pure: nothing kept)
             mean = (self._acc + vec) / (self._acc_n + 1)
             lam_half = self.weight_rule.update(self.state, mean).weights
-        half = self._forward(batch)
-        vec_half = self._lambda_view(half)
-        self._theta_step(half, self._to_device(lam_half), step=False)  # gradients at θ½, λ½
-        with torch.no_grad():
-            torch._foreach_copy_(self._params, saved)
-        snapshot.restore(self.optimizer)
+        try:
+            half = self._forward(batch)
+            vec_half = self._lambda_view(half)
+            self._theta_step(half, lam_half, step=False)  # grads at θ½, λ½
+        finally:  # back to θ_t and its optimizer state, also when the look-ahead fails (NaN)
+            with torch.no_grad():
+                torch._foreach_copy_(self._params, saved)
+            snapshot.restore(self.optimizer)
         self.optimizer.step()
         self._observe(vec_half)
         return vec_half

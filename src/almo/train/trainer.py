@@ -234,6 +234,7 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         self._train_loader, self._eval_loader = train_loader, eval_loader
         self._net = self._ctx.wrap(self.model, self.device)
         self._params = [q for q in self.model.parameters() if q.requires_grad]
+        self._param_views = [q.detach() for q in self._params]  # share storage: no per-step copy
         self._scale_cache()
         if resume_from is not None:
             self._load(resume_from)
@@ -245,7 +246,6 @@ class MinimaxTrainer(GameSteps, CheckpointState):
                 random.seed(self.seed)
             if self.average_model:
                 self._avg_params = [q.detach().clone() for q in self._params]
-        self._lam_dev = self._to_device(self.state.weights)
         for c in cbs:
             c.on_fit_start(self)
         step_cbs = [c for c in cbs if type(c).on_step_end is not Callback.on_step_end]
@@ -355,13 +355,7 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         arr = np.ones(self.p) if scale is None else np.asarray(
             scale.detach().cpu() if isinstance(scale, torch.Tensor) else scale, np.float64)
         self._scale_np = arr.reshape(self.p)
-        dtype = next((q.dtype for q in self.model.parameters()), torch.float32)
-        self._dtype = dtype if dtype.is_floating_point else torch.float32
-        self._scale_dev = torch.as_tensor(self._scale_np, dtype=self._dtype, device=self.device)
         return self._scale_np
-
-    def _to_device(self, w: np.ndarray) -> torch.Tensor:
-        return torch.tensor(w, dtype=self._dtype, device=self.device)
 
     def __repr__(self) -> str:
         return (f"MinimaxTrainer(model={type(self.model).__name__}, p={self.p}, "
