@@ -22,6 +22,7 @@ from almo.sources.categorical import CategoricalModel, zipf
 from almo.sources.continuous import Gaussian, GaussianModel, LinearTruth, RidgeModel
 from almo.sources.data import CountData, SampleData
 from almo.sources.metrics import categorical_metrics, gaussian_metrics, tail_tokens
+from almo.sources.minimax import UnigramLogits, simulate_minimax
 from almo.sources.ngram import NGramModel, random_markov
 from almo.sources.policies import POLICIES, Policy
 from almo.sources.schedules import Schedule, as_schedule, constant, geometric, power_law
@@ -44,6 +45,7 @@ __all__ = [
     "SampleData",
     "Schedule",
     "SoftmaxBigramModel",
+    "UnigramLogits",
     "as_schedule",
     "categorical_metrics",
     "collision_gap",
@@ -54,6 +56,7 @@ __all__ = [
     "random_markov",
     "risk_curve",
     "simulate",
+    "simulate_minimax",
     "stable_level",
     "tail_tokens",
     "tempered",
