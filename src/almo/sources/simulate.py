@@ -181,8 +181,10 @@ def simulate(model: GenerativeModel, truth: Any, *, alpha: ScheduleLike, n: Sche
     rng = np.random.default_rng(seed)
     info = {"model": repr(model), "temperature": temperature, "top_k": top_k,
             "method": "tokens" if tokens_ok and method != "counts" else "counts"}
-    bar = tqdm(total=generations + 1, disable=not progress, desc=f"collapse[{policy}]")
-    if info["method"] == "tokens":
+    tokens = info["method"] == "tokens"  # the token path runs blocks of replicates at once
+    bar = tqdm(total=int(replicates) if tokens else generations + 1, disable=not progress,
+               desc=f"collapse[{policy}]", unit="replicate" if tokens else "generation")
+    if tokens:
         metrics = simulate_tokens(model, model.truth_params(truth), a, ns, int(replicates),
                                   policy, rng, bar.update)
     else:

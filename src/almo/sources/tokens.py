@@ -79,7 +79,7 @@ def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, n
         part = _simulate_block(model, p_star, accept, alias, a, ns, rows, policy, rng)
         for k, values in part.items():
             metrics.setdefault(k, np.zeros((replicates, len(a))))[lo:lo + rows] = values
-        tick(len(a) * rows / replicates)
+        tick(rows)  # progress counted in replicates: blocks run all generations
     return metrics
 
 
