@@ -26,15 +26,16 @@ def _regression(rng, n=120, d=4):
     return X, y
 
 
-def _sets(p):
+def _set(index, p):
+    """Built on demand: Polytope compiles cvxpy problems when constructed."""
     return [
-        Simplex(p),
-        BoxSimplex(lower=np.full(p, 0.1), upper=np.full(p, 0.6)),
-        Polytope(A=np.eye(p)[:1] - np.eye(p)[1:2], b=[0.0]),  # λ_0 ≤ λ_1
-        PriorBall(np.full(p, 1.0 / p), radius=0.3, divergence="l1"),
-        PriorBall(np.full(p, 1.0 / p), radius=0.2, divergence="chi2"),
-        PriorBall(np.full(p, 1.0 / p), radius=0.1, divergence="kl"),
-    ]
+        lambda: Simplex(p),
+        lambda: BoxSimplex(lower=np.full(p, 0.1), upper=np.full(p, 0.6)),
+        lambda: Polytope(A=np.eye(p)[:1] - np.eye(p)[1:2], b=[0.0]),  # λ_0 ≤ λ_1
+        lambda: PriorBall(np.full(p, 1.0 / p), radius=0.3, divergence="l1"),
+        lambda: PriorBall(np.full(p, 1.0 / p), radius=0.2, divergence="chi2"),
+        lambda: PriorBall(np.full(p, 1.0 / p), radius=0.1, divergence="kl"),
+    ][index]()
 
 
 def _assert_certified(sol: LinearSolution, mixture_set, tol=1e-6):
@@ -52,7 +53,7 @@ def _assert_certified(sol: LinearSolution, mixture_set, tol=1e-6):
 def test_methods_agree_multiclass_groups(rng, set_index):
     X, y = _classification(rng)
     groups = (X[:, 3] > 0).astype(int)
-    ms = _sets(4)[set_index]
+    ms = _set(set_index, 4)
     kw = dict(groups=groups, mixture_set=ms, l2=0.02, normalize="initial")
     fast = solve_linear(X, y, ["log_loss", "squared"], method="dual_newton", **kw)
     ref = solve_linear(X, y, ["log_loss", "squared"], method="cvxpy", **kw)

@@ -19,9 +19,10 @@ written through its convex dual, one per kind of set:
 Other :class:`~almo.mixtures.MixtureSet` subclasses raise ``NotImplementedError`` here (the
 fast method supports any set through ``worst_case`` and ``project``).
 
-The score variables ``S_k`` cost little and give, through the multipliers of ``S_k = X̃_k Θ``,
-the per-sample duals that the certificate of :mod:`almo.solvers._certificate` needs for
-non-smooth losses.
+The score variables ``S_k`` give, through the multipliers of ``S_k = X̃_k Θ``, the per-sample
+duals that the certificate of :mod:`almo.solvers._certificate` needs for non-smooth losses;
+with smooth losses and l2 > 0 the certificate uses the losses' gradients instead and the scores
+stay expressions (``score_variables=False``), which gives the conic solver a smaller problem.
 """
 
 from __future__ import annotations
@@ -51,7 +52,17 @@ class CvxpyResult:
 
 def support_function(mixture_set: MixtureSet, t: cp.Expression
                      ) -> tuple[cp.Expression, list[cp.Constraint]]:
-    """σ_Λ(t) as a convex cvxpy expression with auxiliary constraints (see the module notes)."""
+    """σ_Λ(t) as a convex cvxpy expression with auxiliary constraints (see the module notes).
+
+    Examples
+    --------
+    >>> t = cp.Variable(3)
+    >>> ball = PriorBall([0.5, 0.3, 0.2], radius=0.2)
+    >>> sigma, cons = support_function(ball, t)
+    >>> prob = cp.Problem(cp.Minimize(sigma), [*cons, t == np.array([1.0, 3.0, 2.0])])
+    >>> round(float(prob.solve(solver=cp.CLARABEL)), 6), ball.worst_case([1.0, 3.0, 2.0]).value
+    (2.0, 2.0)
+    """
     p = mixture_set.p
     if isinstance(mixture_set, Simplex):
         return cp.max(t), []
@@ -78,7 +89,16 @@ def support_function(mixture_set: MixtureSet, t: cp.Expression
 
 
 def lambda_constraints(mixture_set: MixtureSet, lam: cp.Variable) -> list[cp.Constraint] | None:
-    """Constraints describing Λ on a cvxpy variable, or None for sets without a description."""
+    """Constraints describing Λ on a cvxpy variable, or None for sets without a description.
+
+    Examples
+    --------
+    >>> lam = cp.Variable(2)
+    >>> cons = lambda_constraints(BoxSimplex(lower=[0.2, 0.0], upper=[1.0, 1.0]), lam)
+    >>> prob = cp.Problem(cp.Maximize(lam[1]), cons)
+    >>> round(float(prob.solve(solver=cp.CLARABEL)), 6)
+    0.8
+    """
     base = [lam >= 0, cp.sum(lam) == 1]
     if isinstance(mixture_set, Simplex):
         return base
@@ -95,7 +115,14 @@ def lambda_constraints(mixture_set: MixtureSet, lam: cp.Variable) -> list[cp.Con
 
 
 def polytope_rows(mixture_set: BoxSimplex | Polytope) -> tuple[np.ndarray, np.ndarray]:
-    """(G, h) with Λ = {λ ≥ 0, Σλ = 1, Gλ ≤ h}; infinite bounds dropped."""
+    """(G, h) with Λ = {λ ≥ 0, Σλ = 1, Gλ ≤ h}; infinite bounds dropped.
+
+    Examples
+    --------
+    >>> G, h = polytope_rows(BoxSimplex(lower=[0.1, 0.2], upper=[0.9, 0.9]))
+    >>> G.shape, h.tolist()
+    ((4, 2), [0.9, 0.9, -0.1, -0.2])
+    """
     if isinstance(mixture_set, Polytope):
         return np.asarray(mixture_set.A, dtype=np.float64), \
             np.asarray(mixture_set.b, dtype=np.float64)
@@ -107,7 +134,16 @@ def polytope_rows(mixture_set: BoxSimplex | Polytope) -> tuple[np.ndarray, np.nd
 
 
 def loss_expression(loss: ScoreLoss, task: str, S: cp.Expression, t: Targets) -> cp.Expression:
-    """Σ_i ℓ(S_i, y_i) as a DCP expression; S has shape (m, C) (C = 1 for scalar scores)."""
+    """Σ_i ℓ(S_i, y_i) as a DCP expression; S has shape (m, C) (C = 1 for scalar scores).
+
+    Examples
+    --------
+    >>> from almo.solvers._losses import Absolute
+    >>> expr = loss_expression(Absolute(), "regression", cp.Constant(np.array([[1.0], [3.0]])),
+    ...                        Targets(value=np.array([0.0, 1.0])))
+    >>> float(expr.value)
+    3.0
+    """
     name = loss.name
     if task == "multiclass":
         Y = t.onehot
@@ -138,16 +174,31 @@ def loss_expression(loss: ScoreLoss, task: str, S: cp.Expression, t: Targets) ->
 
 
 def solve_cvxpy(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
-                max_iter: int | None, solver_options: dict[str, Any] | None = None
-                ) -> CvxpyResult:
-    """Solve the epigraph formulation with Clarabel (exponential cones for log_loss)."""
+                max_iter: int | None, solver_options: dict[str, Any] | None = None,
+                score_variables: bool = True) -> CvxpyResult:
+    """Solve the epigraph formulation with Clarabel (exponential cones for log_loss).
+
+    Returns the raw solver output; :func:`almo.solvers.solve_linear` certifies it.
+
+    Examples
+    --------
+    >>> from almo.solvers._problem import build_problem
+    >>> X, y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 3.0])
+    >>> problem = build_problem(X, y, ["squared", "absolute"], None, 0.0, None, True)
+    >>> res = solve_cvxpy(problem, Simplex(2), 1e-6, None)
+    >>> res.status, round(float(res.weights.sum()), 6)
+    ('optimal', 1.0)
+    """
     D, C = problem.shape
     theta = cp.Variable((D, C))
     t = cp.Variable(problem.p)
     loss_cons, score_cons = [], []
     for k, o in enumerate(problem.objectives):
-        S = cp.Variable((o.rows.size, C))
-        score_cons.append(S == problem.X[o.rows] @ theta)
+        if score_variables:
+            S = cp.Variable((o.rows.size, C))
+            score_cons.append(S == problem.X[o.rows] @ theta)
+        else:
+            S = problem.X[o.rows] @ theta
         loss_cons.append(o.weight * loss_expression(o.loss, problem.task, S, o.targets) <= t[k])
     sigma, extra = support_function(mixture_set, t)
     objective = sigma + problem.l2 * cp.sum_squares(theta[: problem.n_features])
@@ -164,7 +215,13 @@ def solve_cvxpy(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
     with warnings.catch_warnings():
         # An inaccurate status is reported through the certified gap instead.
         warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-        prob.solve(solver=cp.CLARABEL, **options)
+        try:
+            prob.solve(solver=cp.CLARABEL, **options)
+        except cp.SolverError as err:
+            raise RuntimeError(
+                f"cvxpy (Clarabel) failed after {time.perf_counter() - start:.1f} s on the "
+                f"epigraph problem ({err}); use method='dual_newton' for smooth losses with "
+                "l2 > 0, or normalize the objectives and rescale X") from err
     seconds = time.perf_counter() - start
     if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or theta.value is None:
         raise RuntimeError(f"cvxpy (Clarabel) returned status {prob.status!r} for the "
@@ -172,7 +229,11 @@ def solve_cvxpy(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
                            "normalize the objectives")
     weights = np.array([float(np.asarray(c.dual_value).reshape(-1)[0]) for c in loss_cons])
     units = []
-    for o, lam, con in zip(problem.objectives, weights, score_cons, strict=True):
+    for o, lam, con in zip(problem.objectives, weights, score_cons or [None] * problem.p,
+                           strict=True):
+        if con is None:  # no score variables: the certificate uses the losses' gradients
+            units.append(o.loss.grad(problem.X[o.rows] @ theta.value, o.targets))
+            continue
         # Stationarity in S_k: λ_k w_k ∇ℓ_k(S_k) = −(multiplier of S_k = X̃_k Θ), with
         # cvxpy's sign convention for equality constraints.
         c = max(lam, 0.0) * o.weight

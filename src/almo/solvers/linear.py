@@ -68,8 +68,10 @@ class LinearSolution:
     >>> X = rng.normal(size=(60, 3))
     >>> y = (X[:, 0] + 0.5 * rng.normal(size=60) > 0).astype(int)
     >>> sol = solve_linear(X, y, ["log_loss", "squared"], l2=0.1)
-    >>> sol.status, sol.gap <= 1e-6, sol.weights.round(3).sum()
-    ('optimal', True, np.float64(1.0))
+    >>> sol.status, sol.method, bool(sol.gap <= 1e-6)
+    ('optimal', 'dual_newton', True)
+    >>> bool(sol.lower_bound <= sol.value), sol.coef_.shape
+    (True, (1, 3))
     """
 
     value: float
@@ -94,7 +96,18 @@ class LinearSolution:
 
 
 def fast_method_certifies(problem: LinearProblem) -> bool:
-    """True when the dual Newton method applies: l2 > 0 and every loss smooth for the task."""
+    """True when the dual Newton method applies: l2 > 0 and every loss smooth for the task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo.solvers._problem import build_problem
+    >>> X, y = np.eye(4), np.array([0, 1, 0, 1])
+    >>> fast_method_certifies(build_problem(X, y, "log_loss", None, 0.1, None, True))
+    True
+    >>> fast_method_certifies(build_problem(X, y, "hinge", None, 0.1, None, True))
+    False
+    """
     return problem.l2 > 0 and all(o.loss.smooth for o in problem.objectives)
 
 
@@ -204,7 +217,7 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
     else:
         from almo.solvers.cvxpy_form import solve_cvxpy
 
-        res_c = solve_cvxpy(problem, mixture_set, tol, max_iter)
+        res_c = solve_cvxpy(problem, mixture_set, tol, max_iter, score_variables=not fast)
         theta, n_iter = res_c.theta, res_c.n_iter
         lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
         upper = mixture_set.worst_case(problem.losses(theta)).value + problem.penalty(theta)
