@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from almo._validation import ALMOValueError
 from almo.losses import make_loss
-from almo.mixtures import BoxSimplex, Polytope, PriorBall, Simplex
+from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex
 from almo.solvers import ConvergenceWarning, LinearSolution, solve_linear
 
 
@@ -224,3 +224,38 @@ def test_initial_normalization_rejects_zero(rng):
     X = rng.normal(size=(10, 2))
     with pytest.raises(ALMOValueError, match="finite and > 0"):
         solve_linear(X, np.zeros(10), "squared", normalize="initial", l2=0.1)
+
+
+class _CappedSet(MixtureSet):
+    """A user-defined set (λ ≤ 0.5 on the simplex), known to the solver only by its methods."""
+
+    def __init__(self, p):
+        self.p = p
+        self._box = BoxSimplex(lower=np.zeros(p), upper=np.full(p, max(0.5, 1.0 / p)))
+
+    def _project_np(self, v):
+        return self._box.project(v)
+
+    def _worst_case_np(self, ell):
+        return self._box.worst_case(ell).weights
+
+    def _contains_np(self, w, atol):
+        return self._box.contains(w[0] if w.ndim == 2 else w, atol)
+
+    def _uniform(self):
+        return np.full(self.p, 1.0 / self.p)
+
+
+def test_any_mixture_set_with_the_fast_method(rng):
+    X, y = _classification(rng, n=100, classes=2)
+    kw = dict(l2=0.05, normalize="initial")
+    custom = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"],
+                          mixture_set=_CappedSet(3), **kw)
+    box = BoxSimplex(lower=np.zeros(3), upper=np.full(3, 0.5))
+    ref = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"], mixture_set=box,
+                       method="cvxpy", **kw)
+    assert custom.method == "dual_newton"
+    _assert_certified(custom, box)
+    assert abs(custom.value - ref.value) <= 1e-5
+    with pytest.raises(NotImplementedError, match="dual_newton"):
+        solve_linear(X, y, "log_loss", mixture_set=_CappedSet(1), method="cvxpy", **kw)

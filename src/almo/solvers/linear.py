@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 Method = Literal["auto", "cvxpy", "dual_newton"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # array fields: identity comparison, like a fitted model
 class LinearSolution:
     """A certified solution of min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k + l2 ‖W‖².
 
