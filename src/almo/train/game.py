@@ -24,6 +24,8 @@ import torch
 
 from almo._validation import fail
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
 __all__ = ["BatchTerms", "OptimizerSnapshot", "hold_absent", "move_to", "unpack_batch"]
 
 
@@ -41,7 +43,8 @@ class BatchTerms(NamedTuple):
 def move_to(value: Any, device: torch.device) -> Any:
     """Move tensors (possibly nested in tuples, lists, dicts) to ``device``."""
     if isinstance(value, torch.Tensor):
-        return value.to(device, non_blocking=True)
+        # Comparing devices is far cheaper than a no-op ``.to`` dispatch (every step, 3 times).
+        return value if value.device == device else value.to(device, non_blocking=True)
     if isinstance(value, (list, tuple)):
         return type(value)(move_to(v, device) for v in value)
     if isinstance(value, dict):
@@ -123,11 +126,12 @@ def batch_terms(family: Any, outputs: torch.Tensor, y: Any, group: Any, penalty_
             found = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
             raise fail("penalty", f"return a tensor of shape ({p},), one term per objective",
                        found, "return r_k for every objective, e.g. beta * mu * complexity")
-    if sums.device.type == "cpu" and not ctx.active:
-        # The common CPU case: views, no copies (a few microseconds per step).
-        s = sums.detach().to(torch.float64).numpy()
-        c = counts.detach().to(torch.float64).numpy()
-        r_host = None if r is None else r.detach().to(torch.float64).numpy()
+    if (sums.device.type == "cpu" and not ctx.active and sums.dtype in _NUMPY_DTYPES
+            and counts.dtype in _NUMPY_DTYPES):
+        # The common CPU case: numpy views of the tensors, converted by numpy (no dispatch).
+        s = sums.detach().numpy().astype(np.float64)
+        c = counts.detach().numpy().astype(np.float64)
+        r_host = None if r is None else r.detach().numpy().astype(np.float64)
     else:
         # One collective over ranks (sums and counts) and one device-to-host copy per step.
         stats = ctx.all_reduce_sum(torch.cat((sums.detach(), counts.to(sums.dtype))).double())
@@ -150,7 +154,11 @@ def theta_loss(terms: BatchTerms, lam: np.ndarray, scale: np.ndarray,
     """
     coef = lam * (world_size / (np.maximum(terms.counts, 1.0) * scale))
     sums = terms.sums
-    loss = torch.dot(torch.from_numpy(coef).to(device=sums.device, dtype=sums.dtype), sums)
+    if sums.device.type == "cpu" and sums.dtype in _NUMPY_DTYPES:
+        weights = torch.from_numpy(coef.astype(_NUMPY_DTYPES[sums.dtype]))
+    else:
+        weights = torch.from_numpy(coef).to(device=sums.device, dtype=sums.dtype)
+    loss = torch.dot(weights, sums)
     if terms.penalty is not None:
         pen = terms.penalty
         loss = loss + torch.dot(torch.from_numpy(lam).to(device=pen.device, dtype=pen.dtype), pen)
