@@ -29,7 +29,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -100,7 +99,8 @@ def _as_loss_vector(losses: Any, p: int) -> np.ndarray:
     if arr.shape != (p,):
         raise fail("losses", f"be a vector of shape ({p},), one entry per objective",
                    f"shape {arr.shape}", f"pass exactly {p} per-objective losses")
-    check_finite_losses(arr)
+    if not np.isfinite(arr).all():  # the cheap test first: this runs once per training step
+        check_finite_losses(arr)
     return arr
 
 
@@ -114,7 +114,7 @@ class WeightRule:
 
     def update(self, state: WeightState, losses: Any) -> WeightState:
         ell = _as_loss_vector(losses, state.mixture_set.p)
-        return dataclasses.replace(state, weights=self._next(state, ell), step=state.step + 1)
+        return WeightState(self._next(state, ell), state.step + 1, state.mixture_set)
 
     def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
         raise NotImplementedError
