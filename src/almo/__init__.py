@@ -13,7 +13,15 @@ from almo._validation import ALMOValueError, NonFiniteLossError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
 from almo.objectives import ObjectiveFamily, ObjectiveValues
-from almo.train import Evaluation, History, MinimaxTrainer
+from almo.train import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    Evaluation,
+    History,
+    MinimaxTrainer,
+    ProgressBar,
+)
 from almo.weights import (
     Averaged,
     BestResponse,
@@ -29,6 +37,9 @@ __all__ = [
     "Averaged",
     "BestResponse",
     "BoxSimplex",
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
     "Evaluation",
     "ExponentiatedAscent",
     "FixedWeights",
@@ -41,6 +52,7 @@ __all__ = [
     "ObjectiveValues",
     "Polytope",
     "PriorBall",
+    "ProgressBar",
     "ProjectedAscent",
     "Simplex",
     "WeightRule",
