@@ -6,13 +6,15 @@ with fixed-weight ensembles, and certify the worst case.
 The public API: mixture sets (:class:`Simplex`, :class:`BoxSimplex`, :class:`Polytope`,
 :class:`PriorBall`), weight rules (:mod:`almo.weights`), objective families
 (:class:`ObjectiveFamily`, :class:`Loss`, :func:`make_loss`), the trainer
-(:class:`MinimaxTrainer`).
+(:class:`MinimaxTrainer`), the certified solver for linear models (:func:`solve_linear`) and the
+contaminated-retraining simulator (:mod:`almo.sources`).
 """
 
 from almo._validation import ALMOValueError, NonFiniteLossError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
 from almo.objectives import ObjectiveFamily, ObjectiveValues
+from almo.solvers import ConvergenceWarning, LinearSolution, solve_linear
 from almo.train import (
     Callback,
     Checkpoint,
@@ -39,11 +41,13 @@ __all__ = [
     "BoxSimplex",
     "Callback",
     "Checkpoint",
+    "ConvergenceWarning",
     "EarlyStopping",
     "Evaluation",
     "ExponentiatedAscent",
     "FixedWeights",
     "History",
+    "LinearSolution",
     "Loss",
     "MinimaxTrainer",
     "MixtureSet",
@@ -58,5 +62,6 @@ __all__ = [
     "WeightRule",
     "WorstCase",
     "make_loss",
+    "solve_linear",
 ]
 __version__ = "0.1.0"
