@@ -119,9 +119,12 @@ def bench_digits(repeats: int, epochs: int) -> dict:
         "mirror_prox": lambda: make(ProjectedAscent(lr=0.1), method="mirror_prox"),
     }
     times: dict[str, list[float]] = {k: [] for k in configs}
-    for _ in range(repeats):
-        for name, build in configs.items():
-            times[name].append(trainer_epoch_seconds(build(), loader, epochs))
+    names = list(configs)
+    for r in range(repeats):
+        # Rotate the order every repeat: whichever runs first pays the warm-up of the allocator
+        # and caches, which would otherwise bias one side of each ratio.
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(trainer_epoch_seconds(configs[name](), loader, epochs))
     almo_fixed = [a / f for a, f in zip(times["almo"], times["fixed"], strict=True)]
     mp_sgda = [m / a for m, a in zip(times["mirror_prox"], times["almo"], strict=True)]
     return {"epoch_seconds": {k: statistics.median(v) for k, v in times.items()},
@@ -246,7 +249,7 @@ def main() -> None:
     ps = [1, 10, 1000] if quick else [1, 10, 100, 1000, 10_000]
     start = time.perf_counter()
     load_before = os.getloadavg()
-    dig = bench_digits(repeats, epochs=2 if quick else 5)
+    dig = bench_digits(2 * repeats + 1, epochs=2 if quick else 20)
     groups = bench_groups(n, ps, repeats, epochs=1 if quick else 2, batch=1024)
     # The same p = 1000 run with 4x larger batches: the per-step costs of the λ side amortize.
     large = bench_groups(n, [1000], repeats, epochs=1 if quick else 2, batch=4096)["1000"]
