@@ -124,7 +124,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "cvxpy": cvx, "targets": checks,
                                "quick": args.quick, "repeats": repeats}, indent=2))
-    print(f"\nwrote {out}")
+    print("\nwrote benchmarks/results/projection.json")
 
 
 if __name__ == "__main__":
