@@ -335,7 +335,7 @@ def make_loss(name: str, **params: float) -> Loss:
     {'gamma': 2.0}
     """
     if name not in _BUILTIN:
-        raise fail("loss name", f"be one of {sorted(_BUILTIN)}", name,
+        raise fail("losses", f"be one of {sorted(_BUILTIN)}", name,
                    "pick a known name, or pass Loss(name, fn) for your own loss")
     defaults = _DEFAULTS.get(name, {})
     unknown = sorted(set(params) - set(defaults))
