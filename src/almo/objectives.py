@@ -216,6 +216,8 @@ class ObjectiveFamily(nn.Module):
         n_groups = len(self._group_names or ())
         sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
         counts = torch.bincount(ids, minlength=n_groups).to(per.dtype)
+        if per.shape[1] == 1:  # one loss: (G, 1) is already the layout, no copies needed
+            return sums[:, 0], counts
         # (G, L) -> loss-major (L * G,)
         return sums.t().reshape(-1), counts.repeat(per.shape[1])
 
@@ -313,8 +315,10 @@ class ObjectiveFamily(nn.Module):
             raise fail("groups", f"be integer group ids of shape ({n},)",
                        f"{ids.dtype} of shape {tuple(ids.shape)}", "pass g.long() of length n")
         g = len(self._group_names)
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= g):
-            raise fail("groups", f"lie in [0, {g - 1}]", [int(ids.min()), int(ids.max())],
+        if ids.numel():
+            lo, hi = (int(v) for v in torch.aminmax(ids))  # one pass, one host sync
+        if ids.numel() and (lo < 0 or hi >= g):
+            raise fail("groups", f"lie in [0, {g - 1}]", [lo, hi],
                        f"map group labels to ids 0..{g - 1} or build the family with more groups")
         return ids.long()
 
