@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -71,6 +72,12 @@ def plot_error_curves(results: Mapping[object, CollapseResult], path: str | Path
             ax.plot(np.arange(len(theory[key])), theory[key], ls="--", color=color, lw=1.2)
     if theory:
         ax.plot([], [], ls="--", color="grey", label="exact recursion")
+    return _finish_generation_axes(fig, ax, metric, title, log, path)
+
+
+def _finish_generation_axes(fig: Any, ax: Any, metric: str, title: str, log: bool,
+                            path: str | Path) -> Path:
+    """Labels, scale, grid and legend shared by the per-generation plots; saves the figure."""
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("generation t")
@@ -99,14 +106,7 @@ def plot_metric_curves(results: Mapping[object, CollapseResult], path: str | Pat
     colors = plt.cm.tab10(np.arange(len(results)) % 10)  # one colour per run
     for (key, res), color in zip(results.items(), colors, strict=True):
         _band(ax, res, metric, f"{label}{key}", color)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("generation t")
-    ax.set_ylabel(_metric_label(metric))
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _finish_generation_axes(fig, ax, metric, title, log, path)
 
 
 def plot_final_heatmap(alphas: Sequence[float], ns: Sequence[int], final: np.ndarray,
