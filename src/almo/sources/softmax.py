@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,6 @@ import torch
 
 from almo._validation import check_positive, fail
 from almo.sources.data import CountData
-from almo.sources.metrics import CATEGORICAL_METRICS
 from almo.sources.ngram import NGramModel
 
 __all__ = ["SoftmaxBigramModel"]
@@ -61,12 +60,7 @@ class SoftmaxBigramModel(NGramModel):
     11
     """
 
-    vocab: int
-    order: int = 2
-    length: int = 20
-    smoothing: float = 0.0
-    which: Sequence[str] = CATEGORICAL_METRICS
-    kl_smoothing: float = 1e-6
+    # vocab, order, length, smoothing, which and kl_smoothing are NGramModel's fields.
     steps: int = 300
     lr: float = 5.0
     batch: int = 256
