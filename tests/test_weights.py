@@ -227,3 +227,10 @@ def test_exponentiated_on_box_projects_back():
     state = rule.update(rule.init(box), np.array([1.0, 0.0, 0.0]))
     # exp step puts almost all mass on objective 0; the Euclidean projection caps it at 0.6
     np.testing.assert_allclose(state.weights, [0.6, 0.2, 0.2], atol=1e-9)
+
+
+def test_averaged_rejects_a_foreign_state():
+    rule = Averaged(ProjectedAscent(0.1))
+    plain = ProjectedAscent(0.1).init(Simplex(2))
+    with pytest.raises(ALMOValueError, match=r"`state` must come from this rule's init"):
+        rule.update(plain, [1.0, 0.0])

@@ -325,7 +325,9 @@ class Averaged(WeightRule):
         return AveragedState(inner.weights, 0, mixture_set, inner.weights.copy(), inner)
 
     def update(self, state: WeightState, losses: Any) -> AveragedState:
-        assert isinstance(state, AveragedState) and state.inner is not None
+        if not isinstance(state, AveragedState) or state.inner is None:
+            raise fail("state", "come from this rule's init (an AveragedState)",
+                       type(state).__name__, "start with state = rule.init(mixture_set)")
         inner = self.rule.update(state.inner, losses)
         t = inner.step
         average = state.average + (inner.weights - state.average) / (t + 1)
