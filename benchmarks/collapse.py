@@ -39,8 +39,7 @@ V, N = 1000, 1000
 TARGET_SECONDS = 3.0
 
 
-def plain_loop(p: np.ndarray, alpha: float, replicates: int, generations: int,
-               seed: int) -> float:
+def plain_loop(p: np.ndarray, alpha: float, replicates: int, generations: int, seed: int) -> float:
     rng = np.random.default_rng(seed)
     probs = np.empty((replicates, V))
     for r in range(replicates):
@@ -53,11 +52,26 @@ def plain_loop(p: np.ndarray, alpha: float, replicates: int, generations: int,
     return float(err.mean())
 
 
-def ours(p: np.ndarray, alpha: float, replicates: int, generations: int, seed: int,
-         method: str, which: tuple[str, ...] | None) -> float:
+def ours(
+    p: np.ndarray,
+    alpha: float,
+    replicates: int,
+    generations: int,
+    seed: int,
+    method: str,
+    which: tuple[str, ...] | None,
+) -> float:
     model = CategoricalModel(V) if which is None else CategoricalModel(V, which=which)
-    res = simulate(model, p, alpha=alpha, n=N, generations=generations, replicates=replicates,
-                   seed=seed, method=method)
+    res = simulate(
+        model,
+        p,
+        alpha=alpha,
+        n=N,
+        generations=generations,
+        replicates=replicates,
+        seed=seed,
+        method=method,
+    )
     return float(res.mean("l2")[-1])
 
 
@@ -69,8 +83,15 @@ def timed(fn, *args) -> tuple[float, float]:
 
 def peak_memory(p: np.ndarray, replicates: int, generations: int) -> float:
     tracemalloc.start()
-    simulate(CategoricalModel(V), p, alpha=0.2, n=N, generations=generations,
-             replicates=replicates, seed=0)
+    simulate(
+        CategoricalModel(V),
+        p,
+        alpha=0.2,
+        n=N,
+        generations=generations,
+        replicates=replicates,
+        seed=0,
+    )
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak / 2**20
@@ -83,12 +104,15 @@ def main() -> None:
     replicates, generations, repeats = (200, 30, 1) if args.quick else (1000, 100, 3)
     p = zipf(V, 1.1)
     methods = {
-        "simulate (tokens, all metrics)": lambda a, s: ours(p, a, replicates, generations, s,
-                                                             "tokens", None),
-        "simulate (tokens, l2)": lambda a, s: ours(p, a, replicates, generations, s, "tokens",
-                                                   ("l2",)),
-        "simulate (counts, l2)": lambda a, s: ours(p, a, replicates, generations, s, "counts",
-                                                   ("l2",)),
+        "simulate (tokens, all metrics)": lambda a, s: ours(
+            p, a, replicates, generations, s, "tokens", None
+        ),
+        "simulate (tokens, l2)": lambda a, s: ours(
+            p, a, replicates, generations, s, "tokens", ("l2",)
+        ),
+        "simulate (counts, l2)": lambda a, s: ours(
+            p, a, replicates, generations, s, "counts", ("l2",)
+        ),
         "plain multinomial loop (l2)": lambda a, s: plain_loop(p, a, replicates, generations, s),
     }
     load_before = os.getloadavg()
@@ -101,23 +125,32 @@ def main() -> None:
                 s, value = timed(fn, alpha, rep)
                 seconds[name].append(s)
                 finals[name] = value
-        results[str(alpha)] = {name: {"seconds": statistics.median(seconds[name]),
-                                      "seconds_all": seconds[name], "final_l2": finals[name]}
-                               for name in methods}
+        results[str(alpha)] = {
+            name: {
+                "seconds": statistics.median(seconds[name]),
+                "seconds_all": seconds[name],
+                "final_l2": finals[name],
+            }
+            for name in methods
+        }
     memory = {t: peak_memory(p, replicates, t) for t in (generations // 4, generations)}
     load_after = os.getloadavg()
 
-    print(f"categorical, V = {V}, n = {N}, R = {replicates}, T = {generations}, replace; "
-          f"median of {repeats}; load average {load_before[0]:.1f} → {load_after[0]:.1f} "
-          f"on {os.cpu_count()} cores (shared machine)\n")
+    print(
+        f"categorical, V = {V}, n = {N}, R = {replicates}, T = {generations}, replace; "
+        f"median of {repeats}; load average {load_before[0]:.1f} → {load_after[0]:.1f} "
+        f"on {os.cpu_count()} cores (shared machine)\n"
+    )
     print("| α | method | median s | loop / method | final mean l2 |")
     print("|---|---|---|---|---|")
     for alpha, rows in results.items():
         loop = rows["plain multinomial loop (l2)"]["seconds"]
         for name, r in rows.items():
             r["ratio_to_loop"] = loop / r["seconds"]
-            print(f"| {alpha} | {name} | {r['seconds']:.2f} | {r['ratio_to_loop']:.2f}× | "
-                  f"{r['final_l2']:.5f} |")
+            print(
+                f"| {alpha} | {name} | {r['seconds']:.2f} | {r['ratio_to_loop']:.2f}× | "
+                f"{r['final_l2']:.5f} |"
+            )
     record = {t: replicates * (t + 1) * 6 * 8 / 2**20 for t in memory}
     print("\n| T | peak traced MiB | of which the metrics record |")
     print("|---|---|---|")
@@ -125,14 +158,25 @@ def main() -> None:
         print(f"| {t} | {mib:.1f} | {record[t]:.1f} |")
     best = min(results[a]["simulate (tokens, all metrics)"]["seconds"] for a in results)
     worst = max(results[a]["simulate (tokens, all metrics)"]["seconds"] for a in results)
-    print(f"\nsimulate with all metrics: {best:.2f}–{worst:.2f} s (target ≤ {TARGET_SECONDS:g} s "
-          f"for the full problem{'; quick sizes here' if args.quick else ''})")
-    out = {"quick": args.quick, "V": V, "n": N, "replicates": replicates,
-           "generations": generations, "repeats": repeats, "target_seconds": TARGET_SECONDS,
-           "load_average_before": load_before, "load_average_after": load_after,
-           "cpu_count": os.cpu_count(), "results": results,
-           "peak_memory_mib": {str(t): m for t, m in memory.items()},
-           "metrics_record_mib": {str(t): m for t, m in record.items()}}
+    print(
+        f"\nsimulate with all metrics: {best:.2f}–{worst:.2f} s (target ≤ {TARGET_SECONDS:g} s "
+        f"for the full problem{'; quick sizes here' if args.quick else ''})"
+    )
+    out = {
+        "quick": args.quick,
+        "V": V,
+        "n": N,
+        "replicates": replicates,
+        "generations": generations,
+        "repeats": repeats,
+        "target_seconds": TARGET_SECONDS,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "cpu_count": os.cpu_count(),
+        "results": results,
+        "peak_memory_mib": {str(t): m for t, m in memory.items()},
+        "metrics_record_mib": {str(t): m for t, m in record.items()},
+    }
     path = Path(__file__).parent / "results" / "collapse.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2))

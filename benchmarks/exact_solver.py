@@ -49,17 +49,39 @@ def run(method: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
         warnings.simplefilter("always", ConvergenceWarning)
         t0 = time.perf_counter()
         try:
-            sol = solve_linear(X, y, ["log_loss", "squared"], groups=groups, l2=1e-3,
-                               normalize="initial", tol=TOL, method=method)
+            sol = solve_linear(
+                X,
+                y,
+                ["log_loss", "squared"],
+                groups=groups,
+                l2=1e-3,
+                normalize="initial",
+                tol=TOL,
+                method=method,
+            )
         except RuntimeError as err:  # the conic solver gave up: report it, with its time
-            return {"seconds": time.perf_counter() - t0, "status": "failed",
-                    "error": str(err), "relative_gap": None, "value": None, "n_iter": 0,
-                    "coef": None}
+            return {
+                "seconds": time.perf_counter() - t0,
+                "status": "failed",
+                "error": str(err),
+                "relative_gap": None,
+                "value": None,
+                "n_iter": 0,
+                "coef": None,
+            }
         seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "value": sol.value, "lower_bound": sol.lower_bound,
-            "relative_gap": sol.relative_gap, "status": sol.status, "n_iter": sol.n_iter,
-            "weights": sol.weights.tolist(), "names": list(sol.names),
-            "warned": bool(caught), "coef": sol.coef_}
+    return {
+        "seconds": seconds,
+        "value": sol.value,
+        "lower_bound": sol.lower_bound,
+        "relative_gap": sol.relative_gap,
+        "status": sol.status,
+        "n_iter": sol.n_iter,
+        "weights": sol.weights.tolist(),
+        "names": list(sol.names),
+        "warned": bool(caught),
+        "coef": sol.coef_,
+    }
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -67,8 +89,9 @@ def summarize(runs: list[dict]) -> dict:
     last.pop("coef")
     last["seconds_all"] = [r["seconds"] for r in runs]
     last["seconds"] = statistics.median(last["seconds_all"])
-    last["certified_1e-6"] = all(r["relative_gap"] is not None and r["relative_gap"] <= TOL
-                                 for r in runs)
+    last["certified_1e-6"] = all(
+        r["relative_gap"] is not None and r["relative_gap"] <= TOL for r in runs
+    )
     return last
 
 
@@ -87,30 +110,50 @@ def main() -> None:
     load_after = os.getloadavg()
     fast, ref = results["dual_newton"], results["cvxpy"]
     ratio = ref["seconds"] / fast["seconds"]
-    print(f"digits {X.shape[0]} × {X.shape[1]}, 10 classes, 4 objectives, l2 = 1e-3, "
-          f"tol = {TOL:g}; load average {load_before[0]:.1f} → {load_after[0]:.1f} "
-          f"on {os.cpu_count()} cores\n")
+    print(
+        f"digits {X.shape[0]} × {X.shape[1]}, 10 classes, 4 objectives, l2 = 1e-3, "
+        f"tol = {TOL:g}; load average {load_before[0]:.1f} → {load_after[0]:.1f} "
+        f"on {os.cpu_count()} cores\n"
+    )
     print("| method | median s | runs | status | certified rel. gap | iterations | value |")
     print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
         gap = "—" if r["relative_gap"] is None else f"{r['relative_gap']:.2e}"
         value = "—" if r["value"] is None else f"{r['value']:.10f}"
-        print(f"| {name} | {r['seconds']:.2f} | {len(r['seconds_all'])} | {r['status']} | "
-              f"{gap} | {r['n_iter']} | {value} |")
-    reached = "" if ref["certified_1e-6"] else \
-        " (cvxpy did not certify 1e-6: the ratio is a lower bound on the true one)"
-    print(f"\nspeed-up cvxpy / dual_newton: {ratio:.1f}× (target ≥ {TARGETS['speedup']:g}×)"
-          f"{reached}")
-    print(f"dual_newton median {fast['seconds']:.2f} s (target ≤ "
-          f"{TARGETS['dual_newton_seconds']:g} s)")
+        print(
+            f"| {name} | {r['seconds']:.2f} | {len(r['seconds_all'])} | {r['status']} | "
+            f"{gap} | {r['n_iter']} | {value} |"
+        )
+    reached = (
+        ""
+        if ref["certified_1e-6"]
+        else " (cvxpy did not certify 1e-6: the ratio is a lower bound on the true one)"
+    )
+    print(
+        f"\nspeed-up cvxpy / dual_newton: {ratio:.1f}× (target ≥ {TARGETS['speedup']:g}×){reached}"
+    )
+    print(
+        f"dual_newton median {fast['seconds']:.2f} s (target ≤ "
+        f"{TARGETS['dual_newton_seconds']:g} s)"
+    )
     if coefs["cvxpy"] is not None:
-        print(f"|value difference| {abs(fast['value'] - ref['value']):.2e}, max |ΔW| "
-              f"{np.abs(coefs['dual_newton'] - coefs['cvxpy']).max():.2e}")
+        print(
+            f"|value difference| {abs(fast['value'] - ref['value']):.2e}, max |ΔW| "
+            f"{np.abs(coefs['dual_newton'] - coefs['cvxpy']).max():.2e}"
+        )
     else:
         print(f"cvxpy failed: {ref['error']}")
-    out = {"quick": args.quick, "n": int(X.shape[0]), "tol": TOL, "targets": TARGETS,
-           "load_average_before": load_before, "load_average_after": load_after,
-           "cpu_count": os.cpu_count(), "results": results, "speedup": ratio}
+    out = {
+        "quick": args.quick,
+        "n": int(X.shape[0]),
+        "tol": TOL,
+        "targets": TARGETS,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "cpu_count": os.cpu_count(),
+        "results": results,
+        "speedup": ratio,
+    }
     name = "exact_solver_quick.json" if args.quick else "exact_solver.json"
     path = Path(__file__).parent / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)

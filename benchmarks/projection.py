@@ -26,8 +26,10 @@ import numpy as np
 from almo.mixtures import BoxSimplex, Simplex
 
 TARGETS = {  # at p = 10^6, ratio to one numpy.sort
-    ("simplex", "gaussian"): 0.5, ("simplex", "hardest"): 1.5,
-    ("box", "gaussian"): 1.0, ("box", "hardest"): 3.0,
+    ("simplex", "gaussian"): 0.5,
+    ("simplex", "hardest"): 1.5,
+    ("box", "gaussian"): 1.0,
+    ("box", "hardest"): 3.0,
 }
 
 
@@ -66,8 +68,12 @@ def cvxpy_speedup(p: int, repeats: int, rng: np.random.Generator) -> dict[str, f
 
     med = interleaved({"cvxpy": with_cvxpy, "almo": lambda: simplex.project(v)}, repeats)
     error = float(np.abs(simplex.project(v) - x.value).max())
-    return {"cvxpy_s": med["cvxpy"], "almo_s": med["almo"],
-            "speedup": med["cvxpy"] / med["almo"], "max_abs_diff": error}
+    return {
+        "cvxpy_s": med["cvxpy"],
+        "almo_s": med["almo"],
+        "speedup": med["cvxpy"] / med["almo"],
+        "max_abs_diff": error,
+    }
 
 
 def main() -> None:
@@ -84,46 +90,79 @@ def main() -> None:
         lo = rng.uniform(0.0, 1.0 / p, p)
         varied = BoxSimplex(lo, lo + rng.uniform(0.0, 20.0 / p, p))
         for kind, v in inputs(rng, p).items():
-            med = interleaved({
-                "sort": lambda v=v: np.sort(v),
-                "simplex": lambda v=v, s=simplex: s.project(v),
-                "box": lambda v=v, s=box: s.project(v),
-                "box_varied": lambda v=v, s=varied: s.project(v),
-            }, repeats)
-            rows.append({"p": p, "input": kind, "sort_ms": 1e3 * med["sort"],
-                         **{f"{k}_ratio": med[k] / med["sort"]
-                            for k in ("simplex", "box", "box_varied")}})
+            med = interleaved(
+                {
+                    "sort": lambda v=v: np.sort(v),
+                    "simplex": lambda v=v, s=simplex: s.project(v),
+                    "box": lambda v=v, s=box: s.project(v),
+                    "box_varied": lambda v=v, s=varied: s.project(v),
+                },
+                repeats,
+            )
+            rows.append(
+                {
+                    "p": p,
+                    "input": kind,
+                    "sort_ms": 1e3 * med["sort"],
+                    **{
+                        f"{k}_ratio": med[k] / med["sort"] for k in ("simplex", "box", "box_varied")
+                    },
+                }
+            )
     cvx = cvxpy_speedup(10**3, 3 if args.quick else 11, rng)
 
-    print("| p | input | sort (ms) | Simplex / sort | BoxSimplex / sort "
-          "| BoxSimplex varied / sort |")
+    print(
+        "| p | input | sort (ms) | Simplex / sort | BoxSimplex / sort | BoxSimplex varied / sort |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['p']:.0e} | {r['input']} | {r['sort_ms']:.2f} | {r['simplex_ratio']:.2f} "
-              f"| {r['box_ratio']:.2f} | {r['box_varied_ratio']:.2f} |")
-    print(f"\nSimplex at p=1e3 vs cvxpy (Clarabel, problem built once): "
-          f"{cvx['speedup']:.0f}x faster ({1e3 * cvx['almo_s']:.3f} ms vs "
-          f"{1e3 * cvx['cvxpy_s']:.1f} ms), max |difference| {cvx['max_abs_diff']:.1e}")
+        print(
+            f"| {r['p']:.0e} | {r['input']} | {r['sort_ms']:.2f} | {r['simplex_ratio']:.2f} "
+            f"| {r['box_ratio']:.2f} | {r['box_varied_ratio']:.2f} |"
+        )
+    print(
+        f"\nSimplex at p=1e3 vs cvxpy (Clarabel, problem built once): "
+        f"{cvx['speedup']:.0f}x faster ({1e3 * cvx['almo_s']:.3f} ms vs "
+        f"{1e3 * cvx['cvxpy_s']:.1f} ms), max |difference| {cvx['max_abs_diff']:.1e}"
+    )
 
     largest = max(sizes)
     checks = {}
     for (kernel, kind), target in TARGETS.items():
         at_p = [r for r in rows if r["p"] == largest]
-        vals = ([r[f"{kernel}_ratio"] for r in at_p if r["input"] != "gaussian"]
-                if kind == "hardest" else
-                [r[f"{kernel}_ratio"] for r in at_p if r["input"] == "gaussian"])
-        checks[f"{kernel}/{kind}"] = {"ratio": max(vals), "target": target,
-                                      "met": max(vals) <= target}
-    checks["cvxpy_speedup_p1e3"] = {"ratio": cvx["speedup"], "target": 100.0,
-                                    "met": cvx["speedup"] >= 100.0}
+        vals = (
+            [r[f"{kernel}_ratio"] for r in at_p if r["input"] != "gaussian"]
+            if kind == "hardest"
+            else [r[f"{kernel}_ratio"] for r in at_p if r["input"] == "gaussian"]
+        )
+        checks[f"{kernel}/{kind}"] = {
+            "ratio": max(vals),
+            "target": target,
+            "met": max(vals) <= target,
+        }
+    checks["cvxpy_speedup_p1e3"] = {
+        "ratio": cvx["speedup"],
+        "target": 100.0,
+        "met": cvx["speedup"] >= 100.0,
+    }
     print(f"\nTargets at p={largest:.0e}:")
     for name, c in checks.items():
         print(f"- {name}: {c['ratio']:.2f} (target {c['target']}) {'ok' if c['met'] else 'MISSED'}")
 
     out = Path(__file__).parent / "results" / "projection.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "cvxpy": cvx, "targets": checks,
-                               "quick": args.quick, "repeats": repeats}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "cvxpy": cvx,
+                "targets": checks,
+                "quick": args.quick,
+                "repeats": repeats,
+            },
+            indent=2,
+        )
+    )
     print("\nwrote benchmarks/results/projection.json")
 
 

@@ -55,8 +55,11 @@ def test_box_with_loose_bounds_is_the_simplex(rng):
     np.testing.assert_allclose(project_box_simplex(v, 0.0, 1.0), project_simplex(v), atol=1e-12)
 
 
-vectors = arrays(np.float64, st.integers(1, 30),
-                 elements=st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False))
+vectors = arrays(
+    np.float64,
+    st.integers(1, 30),
+    elements=st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False),
+)
 
 
 @settings(max_examples=50, deadline=None)
@@ -92,8 +95,7 @@ def test_batched_rows_equal_one_by_one(rng, shape):
     assert xs.shape == shape and xb.shape == shape
     for idx in np.ndindex(shape[:-1]):
         np.testing.assert_allclose(xs[idx], project_simplex(v[idx]), atol=1e-12)
-        np.testing.assert_allclose(xb[idx], project_box_simplex(v[idx], lower, upper),
-                                   atol=1e-12)
+        np.testing.assert_allclose(xb[idx], project_box_simplex(v[idx], lower, upper), atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -136,8 +138,9 @@ def hard_inputs(rng, p):
     }
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "close", "tight", "all_active", "ties", "sorted",
-                                  "spikes", "cauchy"])
+@pytest.mark.parametrize(
+    "kind", ["gaussian", "close", "tight", "all_active", "ties", "sorted", "spikes", "cauchy"]
+)
 def test_fast_paths_equal_the_sorted_kernel(kind):
     rng = np.random.default_rng(7)
     p = 60_000  # above the size where the one-vector paths start sampling
@@ -156,7 +159,8 @@ def test_solve_threshold_with_scales(rng):
     lo, hi = np.zeros(20), rng.uniform(0.05, 0.2, 20)
     tau = solve_threshold(a, lo, hi, target=1.0, scale=s)
     assert abs((s * np.clip(a - tau, lo, hi)).sum() - 1.0) < 1e-12
-    taus = solve_threshold(np.stack([a, -a]), np.stack([lo, lo]), np.stack([hi, hi]),
-                           target=np.array([1.0, 0.5]))
+    taus = solve_threshold(
+        np.stack([a, -a]), np.stack([lo, lo]), np.stack([hi, hi]), target=np.array([1.0, 0.5])
+    )
     assert taus.shape == (2,)
     assert abs(np.clip(-a - taus[1], lo, hi).sum() - 0.5) < 1e-12

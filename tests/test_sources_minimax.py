@@ -11,8 +11,9 @@ P = zipf(12, 1.1)
 
 
 def test_minimax_keeps_lambda_in_the_box_and_tracks_the_worse_source():
-    out = simulate_minimax(P, alpha=0.1, n=100, generations=3, replicates=2, alpha_min=0.3,
-                           epochs=15, seed=1)
+    out = simulate_minimax(
+        P, alpha=0.1, n=100, generations=3, replicates=2, alpha_min=0.3, epochs=15, seed=1
+    )
     lam = np.array(out["minimax"].info["mean_weights"])
     assert lam.shape == (4, 2)
     assert np.all(lam[1:, 0] >= 0.3 - 1e-9) and np.allclose(lam.sum(axis=1), 1.0)
@@ -23,8 +24,9 @@ def test_minimax_keeps_lambda_in_the_box_and_tracks_the_worse_source():
         assert res.metrics["l2"].shape == (2, 4)
         assert np.all(np.isfinite(res.metrics["kl"]))
     # Generation 0 is the same model for both arms.
-    np.testing.assert_array_equal(out["minimax"].metrics["l2"][:, 0],
-                                  out["pooled"].metrics["l2"][:, 0])
+    np.testing.assert_array_equal(
+        out["minimax"].metrics["l2"][:, 0], out["pooled"].metrics["l2"][:, 0]
+    )
 
 
 def test_fixed_weights_k_over_n_is_contamination_agnostic_pooling(rng):
@@ -42,9 +44,14 @@ def test_fixed_weights_k_over_n_is_contamination_agnostic_pooling(rng):
     true_tokens = np.repeat(np.arange(6), [5, 4, 3, 3, 2, 3])  # k = 20
     syn_tokens = np.repeat(np.arange(6), [30, 20, 10, 10, 5, 5])  # n − k = 80
     model = UnigramLogits(6)
-    trainer = MinimaxTrainer(model, ObjectiveFamily("log_loss", groups=["true", "synthetic"]),
-                             mixture_set=Simplex(2), weight_rule=FixedWeights([0.2, 0.8]),
-                             optimizer=lambda ps: torch.optim.Adam(ps, lr=0.2), verbose=False)
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily("log_loss", groups=["true", "synthetic"]),
+        mixture_set=Simplex(2),
+        weight_rule=FixedWeights([0.2, 0.8]),
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.2),
+        verbose=False,
+    )
     with one_thread():  # tiny tensors: a second thread only adds latency on a loaded machine
         trainer.fit(_batches(true_tokens, syn_tokens, 100, rng), epochs=300)
     pooled = np.bincount(np.concatenate([true_tokens, syn_tokens]), minlength=6) / 100

@@ -63,16 +63,20 @@ def test_gaussian_metrics_against_scipy_sqrtm(rng):
     cov, cov0 = a @ a.T + 0.1 * np.eye(3), b @ b.T + 0.1 * np.eye(3)
     mu, mu0 = rng.normal(size=3), rng.normal(size=3)
     root0 = scipy.linalg.sqrtm(cov0).real
-    w2 = ((mu - mu0) ** 2).sum() + np.trace(cov + cov0 - 2 * scipy.linalg.sqrtm(
-        root0 @ cov @ root0).real)
+    w2 = ((mu - mu0) ** 2).sum() + np.trace(
+        cov + cov0 - 2 * scipy.linalg.sqrtm(root0 @ cov @ root0).real
+    )
     m = gaussian_metrics(mu[None], cov[None], mu0, cov0)
     assert m["w2"][0] == pytest.approx(w2, rel=1e-8)
     assert m["var_error"][0] == pytest.approx(((cov - cov0) ** 2).sum())
 
 
 @settings(max_examples=30, deadline=None)
-@given(probs=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=10).filter(lambda x: sum(x) > 0),
-       temperature=st.floats(0.2, 5.0), k=st.integers(1, 10))
+@given(
+    probs=st.lists(st.floats(0.0, 1.0), min_size=2, max_size=10).filter(lambda x: sum(x) > 0),
+    temperature=st.floats(0.2, 5.0),
+    k=st.integers(1, 10),
+)
 def test_tempered_top_k(probs, temperature, k):
     p = np.array(probs) / sum(probs)
     q = tempered(p[None], temperature, k)[0]
@@ -116,8 +120,9 @@ def test_count_subsample_is_hypergeometric(rng):
     se = sub.std(axis=0) / np.sqrt(len(sub)) + 1e-12
     assert np.all(np.abs(sub.mean(axis=0) - 4 * counts[0] / 10) < 3 * se + 1e-9)
     # Asking for more than there is keeps everything.
-    np.testing.assert_array_equal(CountData(counts[:2]).subsample(np.int64(50), rng).counts,
-                                  counts[:2])
+    np.testing.assert_array_equal(
+        CountData(counts[:2]).subsample(np.int64(50), rng).counts, counts[:2]
+    )
 
 
 def test_sample_subsample_keeps_valid_samples(rng):

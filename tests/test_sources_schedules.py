@@ -35,13 +35,16 @@ def test_schedule_values():
 
 @pytest.mark.parametrize(
     ("alpha", "match"),
-    [(1.2, "alpha.*\\[0, 1\\].*generation 0"),
-     (lambda t: 0.5 - 0.2 * t, "generation 3"),
-     ([0.1, 0.2, float("nan"), 0.1], "generation 2"),
-     ([0.1, 0.2], "one value per generation"),
-     ([[0.1, 0.2]], "one-dimensional"),
-     ("0.1", "number, a Schedule"),
-     (geometric(2.0, 0.5), "generation 0")])
+    [
+        (1.2, "alpha.*\\[0, 1\\].*generation 0"),
+        (lambda t: 0.5 - 0.2 * t, "generation 3"),
+        ([0.1, 0.2, float("nan"), 0.1], "generation 2"),
+        ([0.1, 0.2], "one value per generation"),
+        ([[0.1, 0.2]], "one-dimensional"),
+        ("0.1", "number, a Schedule"),
+        (geometric(2.0, 0.5), "generation 0"),
+    ],
+)
 def test_bad_alpha_schedules_raise_clear_errors(alpha, match):
     with pytest.raises(ALMOValueError, match=match):
         simulate(CategoricalModel(10), P, alpha=alpha, n=10, generations=3, replicates=2)
@@ -49,8 +52,14 @@ def test_bad_alpha_schedules_raise_clear_errors(alpha, match):
 
 @pytest.mark.parametrize(
     ("n", "match"),
-    [(0, "n.*>= 1.*generation 0"), (0.4, "after rounding"), (power_law(10, -5.0), "generation"),
-     ([10, 10, 10], "length 4.*length 3|one value per generation"), (-3, "sample size")])
+    [
+        (0, "n.*>= 1.*generation 0"),
+        (0.4, "after rounding"),
+        (power_law(10, -5.0), "generation"),
+        ([10, 10, 10], "length 4.*length 3|one value per generation"),
+        (-3, "sample size"),
+    ],
+)
 def test_bad_n_schedules_raise_clear_errors(n, match):
     with pytest.raises(ALMOValueError, match=match):
         simulate(CategoricalModel(10), P, alpha=0.1, n=n, generations=3, replicates=2)
@@ -101,8 +110,10 @@ def test_recursion_converges_to_the_stable_level(alpha, n):
     # A linear recursion: the gap to its fixed point shrinks by exactly its factor each step.
     t = 1000
     m = n - np.rint(alpha * n)
-    for composition, factor in [("iid", (1 - 1 / n) * (1 - alpha) ** 2),
-                                ("fixed", m * (m - 1) / n**2)]:
+    for composition, factor in [
+        ("iid", (1 - 1 / n) * (1 - alpha) ** 2),
+        ("fixed", m * (m - 1) / n**2),
+    ]:
         curve = risk_curve(P, alpha, n, t, composition=composition)
         level = stable_level(P, alpha, n, composition)
         assert curve[-1] - level == pytest.approx(factor**t * (curve[0] - level), abs=1e-12)

@@ -28,8 +28,16 @@ def _within_3se(res, theory, metric="l2"):
 @pytest.mark.parametrize("method", ["tokens", "counts"])
 @pytest.mark.parametrize("alpha", [0.0, 0.25])
 def test_monte_carlo_matches_recursion_constant_alpha(method, alpha):
-    res = simulate(CategoricalModel(20), P, alpha=alpha, n=30, generations=12, replicates=3000,
-                   seed=11, method=method)
+    res = simulate(
+        CategoricalModel(20),
+        P,
+        alpha=alpha,
+        n=30,
+        generations=12,
+        replicates=3000,
+        seed=11,
+        method=method,
+    )
     assert res.info["method"] == method
     _within_3se(res, risk_curve(P, alpha, 30, 12))
 
@@ -38,8 +46,16 @@ def test_monte_carlo_matches_recursion_constant_alpha(method, alpha):
 def test_monte_carlo_matches_recursion_decaying_alpha_growing_n(method):
     # α_t ∝ t^(−1/2) and n_t ∝ t (shifted by one so that generation 0 is defined).
     alpha, n = power_law(0.6, -0.5), power_law(15, 1.0)
-    res = simulate(CategoricalModel(20), P, alpha=alpha, n=n, generations=10, replicates=3000,
-                   seed=5, method=method)
+    res = simulate(
+        CategoricalModel(20),
+        P,
+        alpha=alpha,
+        n=n,
+        generations=10,
+        replicates=3000,
+        seed=5,
+        method=method,
+    )
     theory = risk_curve(P, alpha, n, 10)
     _within_3se(res, theory)
     # The recursion itself decays here (Σα = ∞ and α_t n_t → ∞).
@@ -47,8 +63,16 @@ def test_monte_carlo_matches_recursion_decaying_alpha_growing_n(method):
 
 
 def test_fixed_composition_matches_its_recursion():
-    res = simulate(CategoricalModel(20), P, alpha=0.3, n=30, generations=12, replicates=3000,
-                   seed=2, policy="fixed")
+    res = simulate(
+        CategoricalModel(20),
+        P,
+        alpha=0.3,
+        n=30,
+        generations=12,
+        replicates=3000,
+        seed=2,
+        policy="fixed",
+    )
     theory = risk_curve(P, 0.3, 30, 12, composition="fixed")
     _within_3se(res, theory)
     # Fixed composition has less variance than i.i.d. mixing at the same α.
@@ -56,8 +80,9 @@ def test_fixed_composition_matches_its_recursion():
 
 
 def test_alpha_zero_collapses_to_a_point_mass():
-    res = simulate(CategoricalModel(20), P, alpha=0.0, n=25, generations=150, replicates=400,
-                   seed=3)
+    res = simulate(
+        CategoricalModel(20), P, alpha=0.0, n=25, generations=150, replicates=400, seed=3
+    )
     c = collision_gap(P)
     support = res.mean("support")
     assert support[-1] < 0.2 * support[0]
@@ -70,8 +95,9 @@ def test_alpha_zero_collapses_to_a_point_mass():
 
 
 def test_constant_alpha_settles_at_the_stable_level():
-    res = simulate(CategoricalModel(20), P, alpha=0.2, n=40, generations=60, replicates=2000,
-                   seed=4)
+    res = simulate(
+        CategoricalModel(20), P, alpha=0.2, n=40, generations=60, replicates=2000, seed=4
+    )
     level = stable_level(P, 0.2, 40)
     tail = res.metrics["l2"][:, 40:].mean(axis=1)  # per-replicate time average, after mixing
     se = tail.std(ddof=1) / np.sqrt(len(tail))
@@ -81,8 +107,15 @@ def test_constant_alpha_settles_at_the_stable_level():
 
 def test_gaussian_error_grows_linearly_without_real_data():
     n = 20
-    res = simulate(GaussianModel(1, ddof=1), (np.zeros(1), np.eye(1)), alpha=0.0, n=n,
-                   generations=30, replicates=3000, seed=6)
+    res = simulate(
+        GaussianModel(1, ddof=1),
+        (np.zeros(1), np.eye(1)),
+        alpha=0.0,
+        n=n,
+        generations=30,
+        replicates=3000,
+        seed=6,
+    )
     t = np.arange(31)
     # Unbiased variance: μ_t is a random walk with step variance σ²/n, so E‖μ_t − μ*‖² = (t+1)/n.
     _within_3se(res, (t + 1) / n, "mean_error")
@@ -92,8 +125,15 @@ def test_gaussian_error_grows_linearly_without_real_data():
 
 def test_gaussian_mle_matches_its_exact_drift():
     n = 10
-    res = simulate(GaussianModel(1), (np.zeros(1), np.eye(1)), alpha=0.0, n=n, generations=20,
-                   replicates=3000, seed=7)
+    res = simulate(
+        GaussianModel(1),
+        (np.zeros(1), np.eye(1)),
+        alpha=0.0,
+        n=n,
+        generations=20,
+        replicates=3000,
+        seed=7,
+    )
     # MLE variance shrinks by (n−1)/n per generation: E‖μ_t − μ*‖² = (1/n) Σ_{s≤t} ((n−1)/n)^s.
     shrink = ((n - 1) / n) ** np.arange(21)
     _within_3se(res, np.cumsum(shrink) / n, "mean_error")
@@ -124,8 +164,16 @@ def test_accumulate_stays_bounded_where_replace_grows():
 def test_every_policy_runs_and_real_aggregate_improves():
     out = {}
     for policy in POLICIES:
-        res = simulate(CategoricalModel(20), P, alpha=0.2, n=50, generations=15, replicates=200,
-                       seed=1, policy=policy)
+        res = simulate(
+            CategoricalModel(20),
+            P,
+            alpha=0.2,
+            n=50,
+            generations=15,
+            replicates=200,
+            seed=1,
+            policy=policy,
+        )
         assert res.metrics["l2"].shape == (200, 16)
         assert np.all(np.isfinite(res.metrics["kl"]))
         out[policy] = res.mean("l2")[-1]
@@ -151,8 +199,12 @@ def test_top_k_makes_tails_vanish_first():
 
 @pytest.mark.parametrize(
     ("model", "truth"),
-    [(CategoricalModel(20), P), (GaussianModel(2), (np.zeros(2), np.eye(2))),
-     (RidgeModel(3), (np.ones(3), 0.5))])
+    [
+        (CategoricalModel(20), P),
+        (GaussianModel(2), (np.zeros(2), np.eye(2))),
+        (RidgeModel(3), (np.ones(3), 0.5)),
+    ],
+)
 @pytest.mark.parametrize("policy", ["replace", "accumulate-subsample"])
 def test_seeds_reproduce_runs_exactly(model, truth, policy):
     kw = dict(alpha=0.1, n=30, generations=5, replicates=20, policy=policy)

@@ -17,8 +17,10 @@ from almo import __version__
 
 def _demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="worst cases and projections over the mixture sets for a few loss vectors",
-        description="Show how each mixture set Λ turns a loss vector into its worst case.")
+        "demo",
+        help="worst cases and projections over the mixture sets for a few loss vectors",
+        description="Show how each mixture set Λ turns a loss vector into its worst case.",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random loss vectors")
     parser.set_defaults(func=_run_demo)
 
@@ -61,7 +63,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="almo", description="Agnostic learning with multiple objectives.")
+        prog="almo", description="Agnostic learning with multiple objectives."
+    )
     parser.add_argument("--version", action="version", version=f"almo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _demo_parser(subparsers)

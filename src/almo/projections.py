@@ -58,8 +58,7 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.device.type == "mps" else torch.float64
 
 
-def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0,
-                    scale: Any = None) -> Any:
+def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: Any = None) -> Any:
     """Solve ``Σ_i s_i clip(a_i - τ, l_i, u_i) = target`` for τ, row by row, exactly.
 
     Parameters
@@ -179,8 +178,11 @@ def _simplex_tau_sorted(v: Any, n_extra: int = 0, sum_extra: float = 0.0) -> Any
     u = -_sort(-v)
     css = _cumsum(xp, u) + (sum_extra - 1.0)
     p = v.shape[-1]
-    k = (torch.arange(1, p + 1, dtype=v.dtype, device=v.device) if xp is torch
-         else np.arange(1, p + 1, dtype=v.dtype)) + n_extra
+    k = (
+        torch.arange(1, p + 1, dtype=v.dtype, device=v.device)
+        if xp is torch
+        else np.arange(1, p + 1, dtype=v.dtype)
+    ) + n_extra
     rho = _sum((u - css / k) > 0, keep=True) - 1  # the condition holds for a prefix
     if n_extra and xp is np and int(rho.max()) < 0:  # no entry of v is active
         return np.asarray((sum_extra - 1.0) / n_extra)
@@ -232,8 +234,11 @@ def _simplex_tau_bracket(v: np.ndarray) -> float | None:
     n_hi = int(np.count_nonzero(scratch))
     # The entries above t_hi are active on the whole bracket and enter through n_hi and their
     # sum; the classical sorted scan then runs on the few entries in between.
-    tau = _simplex_tau_sorted(mid, n_hi, f_hi + n_hi * t_hi) if mid.size else (
-        (f_hi + n_hi * t_hi - 1.0) / n_hi)
+    tau = (
+        _simplex_tau_sorted(mid, n_hi, f_hi + n_hi * t_hi)
+        if mid.size
+        else ((f_hi + n_hi * t_hi - 1.0) / n_hi)
+    )
     return min(max(tau, t_lo), t_hi)
 
 
@@ -322,7 +327,7 @@ def _box_tau_fast(v: np.ndarray, lower: Any, upper: Any) -> float:
     above = v > t_lo + l_min
     below = v < t_hi + u_max
     at_u = ~below
-    const = (_total(lower, p) - _masked_sum(lower, above) + _masked_sum(upper, at_u))
+    const = _total(lower, p) - _masked_sum(lower, above) + _masked_sum(upper, at_u)
     keep = np.flatnonzero(above & below)
     a, lo, hi = v[keep], _pick(lower, keep), _pick(upper, keep)
     f_lo = const + float(np.clip(a - t_lo, lo, hi).sum())
@@ -334,8 +339,16 @@ def _box_tau_fast(v: np.ndarray, lower: Any, upper: Any) -> float:
     return _narrow(a, lo, hi, const, t_lo, t_hi, f_lo, f_hi)
 
 
-def _narrow(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, const: float, t_lo: float,
-            t_hi: float, f_lo: float, f_hi: float) -> float:
+def _narrow(
+    a: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    const: float,
+    t_lo: float,
+    t_hi: float,
+    f_lo: float,
+    f_hi: float,
+) -> float:
     """Shrink the bracket [t_lo, t_hi] of f(τ) = const + Σ clip(a - τ, lo, hi) = 1, then solve.
 
     Entries whose state (at l, at u, or free) no longer changes inside the bracket leave the

@@ -42,15 +42,22 @@ def batches(rank: int | None, world: int):
 def make_run(method: str, rank: int | None, world: int) -> dict:
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    trainer = MinimaxTrainer(model, ObjectiveFamily(["log_loss", "hinge"], groups=3),
-                             weight_rule=ProjectedAscent(lr=0.5), method=method, verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.2, momentum=0.5))
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily(["log_loss", "hinge"], groups=3),
+        weight_rule=ProjectedAscent(lr=0.5),
+        method=method,
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.2, momentum=0.5),
+    )
     history = trainer.fit(batches(rank, world), epochs=2, eval_loader=batches(rank, world))
-    return {"params": [q.detach().clone() for q in model.parameters()],
-            "weights": torch.from_numpy(trainer.weights.copy()),
-            "average": torch.from_numpy(trainer.average_weights.copy()),
-            "step_weights": torch.from_numpy(history.step_weights),
-            "eval": torch.from_numpy(history.epochs[-1].averaged.losses.copy())}
+    return {
+        "params": [q.detach().clone() for q in model.parameters()],
+        "weights": torch.from_numpy(trainer.weights.copy()),
+        "average": torch.from_numpy(trainer.average_weights.copy()),
+        "step_weights": torch.from_numpy(history.step_weights),
+        "eval": torch.from_numpy(history.epochs[-1].averaged.losses.copy()),
+    }
 
 
 def main() -> None:

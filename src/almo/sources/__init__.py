@@ -10,8 +10,9 @@ Examples
 --------
 >>> from almo.sources import CategoricalModel, risk_curve, simulate, zipf
 >>> p = zipf(100, 1.1)
->>> res = simulate(CategoricalModel(100), p, alpha=0.2, n=500, generations=10,
-...                replicates=200, seed=0)
+>>> res = simulate(
+...     CategoricalModel(100), p, alpha=0.2, n=500, generations=10, replicates=200, seed=0
+... )
 >>> theory = risk_curve(p, alpha=0.2, n=500, generations=10)
 >>> bool(abs(res.mean("l2")[-1] - theory[-1]) < 4 * res.stderr("l2")[-1])
 True

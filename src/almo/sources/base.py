@@ -35,11 +35,18 @@ class GenerativeModel(Protocol):
 
     def truth_params(self, truth: Any) -> Any: ...
 
-    def sample(self, params: Any, n: np.ndarray, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None) -> Any: ...
+    def sample(
+        self,
+        params: Any,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> Any: ...
 
-    def fit(self, data: Any, previous: Any = None,
-            rng: np.random.Generator | None = None) -> Any: ...
+    def fit(
+        self, data: Any, previous: Any = None, rng: np.random.Generator | None = None
+    ) -> Any: ...
 
     def metrics(self, params: Any, truth_params: Any) -> dict[str, np.ndarray]: ...
 
@@ -79,14 +86,22 @@ def check_temperature(temperature: float) -> float:
     """Return ``float(temperature)`` after checking it is finite and > 0."""
     t = float(temperature)
     if not (np.isfinite(t) and t > 0):
-        raise fail("temperature", "be finite and > 0", temperature,
-                   "pass 1.0 for plain sampling, < 1 to sharpen, > 1 to flatten")
+        raise fail(
+            "temperature",
+            "be finite and > 0",
+            temperature,
+            "pass 1.0 for plain sampling, < 1 to sharpen, > 1 to flatten",
+        )
     return t
 
 
 def check_top_k(top_k: int, vocab: int) -> int:
     """Return ``int(top_k)`` after checking 1 <= top_k (values above the vocabulary keep all)."""
     if int(top_k) != top_k or top_k < 1:
-        raise fail("top_k", "be an integer >= 1 or None", top_k,
-                   f"pass None to keep all {vocab} tokens, or e.g. top_k={max(1, vocab // 2)}")
+        raise fail(
+            "top_k",
+            "be an integer >= 1 or None",
+            top_k,
+            f"pass None to keep all {vocab} tokens, or e.g. top_k={max(1, vocab // 2)}",
+        )
     return min(int(top_k), vocab)

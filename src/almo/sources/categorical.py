@@ -58,10 +58,17 @@ def check_distribution(p: np.ndarray, name: str = "truth") -> np.ndarray:
     arr = np.asarray(p, dtype=float)
     if arr.ndim < 1 or arr.shape[-1] < 1:
         raise fail(name, "be a probability vector", arr, "pass e.g. zipf(1000, 1.1)")
-    if not np.all(np.isfinite(arr)) or (arr < 0).any() or not np.allclose(
-            arr.sum(axis=-1), 1.0, atol=1e-8):
-        raise fail(name, "be non-negative and sum to 1 along its last axis", arr,
-                   "normalize it: p / p.sum()")
+    if (
+        not np.all(np.isfinite(arr))
+        or (arr < 0).any()
+        or not np.allclose(arr.sum(axis=-1), 1.0, atol=1e-8)
+    ):
+        raise fail(
+            name,
+            "be non-negative and sum to 1 along its last axis",
+            arr,
+            "normalize it: p / p.sum()",
+        )
     return arr / arr.sum(axis=-1, keepdims=True)
 
 
@@ -96,23 +103,41 @@ class CategoricalModel:
         if int(self.vocab) != self.vocab or self.vocab < 1:
             raise fail("vocab", "be an integer >= 1", self.vocab, "pass e.g. vocab=1000")
         if not np.isfinite(self.smoothing) or self.smoothing < 0:
-            raise fail("smoothing", "be finite and >= 0", self.smoothing,
-                       "pass 0 for the MLE or e.g. 0.5 for add-½ smoothing")
+            raise fail(
+                "smoothing",
+                "be finite and >= 0",
+                self.smoothing,
+                "pass 0 for the MLE or e.g. 0.5 for add-½ smoothing",
+            )
         unknown = set(self.which) - set(CATEGORICAL_METRICS)
         if unknown:
-            raise fail("which", f"name metrics among {list(CATEGORICAL_METRICS)}",
-                       sorted(unknown), "drop the unknown names")
+            raise fail(
+                "which",
+                f"name metrics among {list(CATEGORICAL_METRICS)}",
+                sorted(unknown),
+                "drop the unknown names",
+            )
 
     def truth_params(self, truth: np.ndarray) -> np.ndarray:
         """P* as parameters of shape (1, V)."""
         p = check_distribution(truth)
         if p.shape != (self.vocab,):
-            raise fail("truth", f"have shape ({self.vocab},) to match `vocab`", p.shape,
-                       f"pass a distribution over {self.vocab} tokens")
+            raise fail(
+                "truth",
+                f"have shape ({self.vocab},) to match `vocab`",
+                p.shape,
+                f"pass a distribution over {self.vocab} tokens",
+            )
         return p[None, :]
 
-    def sample(self, params: np.ndarray, n: np.ndarray, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None) -> CountData:
+    def sample(
+        self,
+        params: np.ndarray,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> CountData:
         """Counts of ``n[r]`` i.i.d. draws from row r of ``params`` (tempered, top-k)."""
         q = tempered(params, temperature, top_k)
         n = np.asarray(n, dtype=np.int64)
@@ -120,8 +145,12 @@ class CategoricalModel:
             return CountData(rng.multinomial(n, q[0]))
         return CountData(rng.multinomial(n, q))
 
-    def fit(self, data: CountData, previous: np.ndarray | None = None,
-            rng: np.random.Generator | None = None) -> np.ndarray:
+    def fit(
+        self,
+        data: CountData,
+        previous: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """(C + s)/(n + Vs) per replicate; replicates without data keep ``previous``."""
         counts = data.counts.astype(float)
         total = counts.sum(axis=1, keepdims=True)
@@ -131,8 +160,12 @@ class CategoricalModel:
         empty = denom[:, 0] == 0
         if empty.any():
             if previous is None:
-                raise fail("data", "hold at least one sample per replicate", "an empty replicate",
-                           "draw n >= 1 samples, or pass the previous estimate")
+                raise fail(
+                    "data",
+                    "hold at least one sample per replicate",
+                    "an empty replicate",
+                    "draw n >= 1 samples, or pass the previous estimate",
+                )
             probs[empty] = np.broadcast_to(previous, probs.shape)[empty]
         return probs
 

@@ -32,8 +32,13 @@ from almo.sources.theory import risk_curve, stable_level
 __all__ = ["add_parser", "run"]
 
 MODELS = ("categorical", "ngram", "softmax", "gaussian", "ridge")
-MAIN_METRIC = {"categorical": "l2", "ngram": "l2", "softmax": "l2", "gaussian": "w2",
-               "ridge": "test_mse"}
+MAIN_METRIC = {
+    "categorical": "l2",
+    "ngram": "l2",
+    "softmax": "l2",
+    "gaussian": "w2",
+    "ridge": "test_mse",
+}
 
 
 def _floats(text: str) -> list[float]:
@@ -63,38 +68,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     [0.0, 0.1]
     """
     p = subparsers.add_parser(
-        "collapse", help="simulate iterative retraining on data contaminated by model samples",
+        "collapse",
+        help="simulate iterative retraining on data contaminated by model samples",
         description="Generation t trains on n_t samples from α_t·P* + (1−α_t)·P̂_{t−1} and refits; "
-                    "prints final errors and writes plots.")
+        "prints final errors and writes plots.",
+    )
     p.add_argument("--model", choices=MODELS, default="categorical")
     p.add_argument("--vocab", type=int, default=1000, help="vocabulary size (token models)")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of P* (categorical)")
     p.add_argument("--order", type=int, default=2, help="n-gram order (ngram)")
     p.add_argument("--length", type=int, default=20, help="tokens per sequence (ngram, softmax)")
     p.add_argument("--dim", type=int, default=1, help="dimension (gaussian, ridge)")
-    p.add_argument("--alpha", type=_floats, default=[0.0, 0.05, 0.2],
-                   help="comma-separated true fractions α, one curve each")
-    p.add_argument("--alpha-exponent", type=float, default=0.0,
-                   help="α_t = α·(t+1)^exponent (0: constant)")
+    p.add_argument(
+        "--alpha",
+        type=_floats,
+        default=[0.0, 0.05, 0.2],
+        help="comma-separated true fractions α, one curve each",
+    )
+    p.add_argument(
+        "--alpha-exponent", type=float, default=0.0, help="α_t = α·(t+1)^exponent (0: constant)"
+    )
     p.add_argument("--n", type=int, default=1000, help="samples per generation n_0")
-    p.add_argument("--n-exponent", type=float, default=0.0,
-                   help="n_t = n·(t+1)^exponent (0: constant)")
+    p.add_argument(
+        "--n-exponent", type=float, default=0.0, help="n_t = n·(t+1)^exponent (0: constant)"
+    )
     p.add_argument("--generations", type=int, default=100)
     p.add_argument("--replicates", type=int, default=200)
     p.add_argument("--policy", choices=POLICIES, default="replace")
-    p.add_argument("--compare-policy", choices=POLICIES, default="accumulate",
-                   help="policy drawn against --policy in policies.png")
+    p.add_argument(
+        "--compare-policy",
+        choices=POLICIES,
+        default="accumulate",
+        help="policy drawn against --policy in policies.png",
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--grid-alpha", type=_floats, default=[0.0, 0.01, 0.05, 0.2, 0.5],
-                   help="α values of the heatmap")
-    p.add_argument("--grid-n", type=_ints, default=None,
-                   help="n values of the heatmap (default n/10, n/3, n, 3n)")
+    p.add_argument(
+        "--grid-alpha",
+        type=_floats,
+        default=[0.0, 0.01, 0.05, 0.2, 0.5],
+        help="α values of the heatmap",
+    )
+    p.add_argument(
+        "--grid-n",
+        type=_ints,
+        default=None,
+        help="n values of the heatmap (default n/10, n/3, n, 3n)",
+    )
     p.add_argument("--grid-replicates", type=int, default=50)
     p.add_argument("--no-grid", action="store_true", help="skip the α × n heatmap")
-    p.add_argument("--almo", action="store_true",
-                   help="also train each generation with MinimaxTrainer over {true, synthetic}")
+    p.add_argument(
+        "--almo",
+        action="store_true",
+        help="also train each generation with MinimaxTrainer over {true, synthetic}",
+    )
     p.add_argument("--alpha-min", type=float, default=0.5, help="Λ = {λ : λ_true ≥ alpha-min}")
     p.add_argument("--almo-generations", type=int, default=20)
     p.add_argument("--almo-replicates", type=int, default=2)
@@ -108,11 +136,14 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.model == "categorical":
         return CategoricalModel(args.vocab), zipf(args.vocab, args.zipf)
     if args.model == "ngram":
-        return (NGramModel(args.vocab, args.order, args.length),
-                random_markov(args.vocab, args.order, seed=args.seed))
+        return (
+            NGramModel(args.vocab, args.order, args.length),
+            random_markov(args.vocab, args.order, seed=args.seed),
+        )
     if args.model == "softmax":
         return SoftmaxBigramModel(args.vocab, length=args.length), random_markov(
-            args.vocab, 2, seed=args.seed)
+            args.vocab, 2, seed=args.seed
+        )
     if args.model == "gaussian":
         return GaussianModel(args.dim), (np.zeros(args.dim), np.eye(args.dim))
     return RidgeModel(args.dim), (np.ones(args.dim) / np.sqrt(args.dim), 1.0)
@@ -125,8 +156,12 @@ def _schedules(args: argparse.Namespace, alpha: float, n: int) -> tuple[Any, Any
 
 
 def _has_theory(args: argparse.Namespace, policy: str) -> bool:
-    return (args.model == "categorical" and policy in ("replace", "fixed")
-            and args.temperature == 1.0 and args.top_k is None)
+    return (
+        args.model == "categorical"
+        and policy in ("replace", "fixed")
+        and args.temperature == 1.0
+        and args.top_k is None
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,8 +172,23 @@ def run(args: argparse.Namespace) -> int:
     >>> import argparse, tempfile
     >>> sub = argparse.ArgumentParser().add_subparsers()
     >>> args = add_parser(sub).parse_args(
-    ...     ["--vocab", "20", "--alpha", "0.1", "--n", "50", "--generations", "3",
-    ...      "--replicates", "5", "--no-grid", "--quiet", "--out", tempfile.mkdtemp()])
+    ...     [
+    ...         "--vocab",
+    ...         "20",
+    ...         "--alpha",
+    ...         "0.1",
+    ...         "--n",
+    ...         "50",
+    ...         "--generations",
+    ...         "3",
+    ...         "--replicates",
+    ...         "5",
+    ...         "--no-grid",
+    ...         "--quiet",
+    ...         "--out",
+    ...         tempfile.mkdtemp(),
+    ...     ]
+    ... )
     >>> run(args)  # doctest: +ELLIPSIS
     almo collapse ...
     0
@@ -147,46 +197,75 @@ def run(args: argparse.Namespace) -> int:
 
     model, truth = _setup(args)
     metric = MAIN_METRIC[args.model]
-    kw = dict(generations=args.generations, replicates=args.replicates,
-              temperature=args.temperature, top_k=args.top_k, progress=not args.quiet)
+    kw = dict(
+        generations=args.generations,
+        replicates=args.replicates,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        progress=not args.quiet,
+    )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    print(f"almo collapse — model {args.model}, policy {args.policy}, n = {args.n}, "
-          f"T = {args.generations}, R = {args.replicates}, seed {args.seed}")
+    print(
+        f"almo collapse — model {args.model}, policy {args.policy}, n = {args.n}, "
+        f"T = {args.generations}, R = {args.replicates}, seed {args.seed}"
+    )
     results: dict[float, CollapseResult] = {}
     theory: dict[float, np.ndarray] = {}
     composition = "fixed" if args.policy == "fixed" else "iid"
     for i, alpha in enumerate(args.alpha):
         a, m = _schedules(args, alpha, args.n)
-        results[alpha] = simulate(model, truth, alpha=a, n=m, policy=args.policy,
-                                  seed=args.seed + i, **kw)
+        results[alpha] = simulate(
+            model, truth, alpha=a, n=m, policy=args.policy, seed=args.seed + i, **kw
+        )
         if _has_theory(args, args.policy):
             theory[alpha] = risk_curve(truth, a, m, args.generations, composition=composition)
     _print_finals(results, theory, metric, args)
 
-    figures = [plots.plot_error_curves(
-        results, out / "error_vs_generation.png", theory=theory or None, metric=metric,
-        title=f"{args.model}: error across generations ({args.policy})")]
+    figures = [
+        plots.plot_error_curves(
+            results,
+            out / "error_vs_generation.png",
+            theory=theory or None,
+            metric=metric,
+            title=f"{args.model}: error across generations ({args.policy})",
+        )
+    ]
     token_model = args.model in ("categorical", "ngram", "softmax")
     if token_model:
-        figures.append(plots.plot_metric_curves(
-            results, out / "tail_mass.png", "tail_mass",
-            "Share of P*'s rarest decile still covered", label="α = "))
+        figures.append(
+            plots.plot_metric_curves(
+                results,
+                out / "tail_mass.png",
+                "tail_mass",
+                "Share of P*'s rarest decile still covered",
+                label="α = ",
+            )
+        )
 
     mid = args.alpha[len(args.alpha) // 2]
     a, m = _schedules(args, mid, args.n)
     policies = {args.policy: results[mid]}
-    policies[args.compare_policy] = simulate(model, truth, alpha=a, n=m, seed=args.seed,
-                                             policy=args.compare_policy, **kw)
-    figures.append(plots.plot_metric_curves(
-        policies, out / "policies.png", metric, f"Data policies at α = {mid:g}", log=True))
-    print(f"\npolicies at α = {mid:g}: " + ", ".join(
-        f"{k} {r.mean(metric)[-1]:.4g}" for k, r in policies.items()))
+    policies[args.compare_policy] = simulate(
+        model, truth, alpha=a, n=m, seed=args.seed, policy=args.compare_policy, **kw
+    )
+    figures.append(
+        plots.plot_metric_curves(
+            policies, out / "policies.png", metric, f"Data policies at α = {mid:g}", log=True
+        )
+    )
+    print(
+        f"\npolicies at α = {mid:g}: "
+        + ", ".join(f"{k} {r.mean(metric)[-1]:.4g}" for k, r in policies.items())
+    )
 
-    summary: dict[str, Any] = {"args": {k: (str(v) if isinstance(v, Path) else v)
-                                        for k, v in vars(args).items() if k != "func"},
-                               "runs": {str(k): r.to_dict() for k, r in results.items()},
-                               "policies": {k: r.to_dict() for k, r in policies.items()}}
+    summary: dict[str, Any] = {
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
+        },
+        "runs": {str(k): r.to_dict() for k, r in results.items()},
+        "policies": {k: r.to_dict() for k, r in policies.items()},
+    }
     if not args.no_grid:
         summary["grid"] = _grid(args, model, truth, metric, out, figures, plots)
     if args.almo:
@@ -196,8 +275,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_finals(results: dict[float, CollapseResult], theory: dict[float, np.ndarray],
-                  metric: str, args: argparse.Namespace) -> None:
+def _print_finals(
+    results: dict[float, CollapseResult],
+    theory: dict[float, np.ndarray],
+    metric: str,
+    args: argparse.Namespace,
+) -> None:
     token = args.model in ("categorical", "ngram", "softmax")
     head = f"\n{'α':>8} {'gen 0':>10} {'final ' + metric:>14} {'± 2 s.e.':>10}"
     if theory:
@@ -209,57 +292,105 @@ def _print_finals(results: dict[float, CollapseResult], theory: dict[float, np.n
         mean, se = res.mean(metric), res.stderr(metric)
         row = f"{alpha:>8g} {mean[0]:>10.4g} {mean[-1]:>14.4g} {2 * se[-1]:>10.2g}"
         if theory:
-            level = (stable_level(zipf(args.vocab, args.zipf), alpha, args.n,
-                                  "fixed" if args.policy == "fixed" else "iid")
-                     if args.alpha_exponent == 0 and args.n_exponent == 0 else float("nan"))
+            level = (
+                stable_level(
+                    zipf(args.vocab, args.zipf),
+                    alpha,
+                    args.n,
+                    "fixed" if args.policy == "fixed" else "iid",
+                )
+                if args.alpha_exponent == 0 and args.n_exponent == 0
+                else float("nan")
+            )
             row += f" {theory[alpha][-1]:>10.4g} {level:>10.4g}"
         if token:
             row += f" {res.mean('support')[-1]:>9.1f} {res.mean('tail_mass')[-1]:>6.2f}"
         print(row)
 
 
-def _grid(args: argparse.Namespace, model: Any, truth: Any, metric: str, out: Path,
-          figures: list[Path], plots: Any) -> dict[str, Any]:
+def _grid(
+    args: argparse.Namespace,
+    model: Any,
+    truth: Any,
+    metric: str,
+    out: Path,
+    figures: list[Path],
+    plots: Any,
+) -> dict[str, Any]:
     ns = args.grid_n or sorted({max(1, args.n // 10), max(1, args.n // 3), args.n, 3 * args.n})
     final = np.zeros((len(args.grid_alpha), len(ns)))
     for i, alpha in enumerate(args.grid_alpha):
         for j, n in enumerate(ns):
             a, m = _schedules(args, alpha, n)
-            res = simulate(model, truth, alpha=a, n=m, generations=args.generations,
-                           replicates=args.grid_replicates, policy=args.policy,
-                           temperature=args.temperature, top_k=args.top_k,
-                           seed=args.seed + 1000 + i * len(ns) + j)
+            res = simulate(
+                model,
+                truth,
+                alpha=a,
+                n=m,
+                generations=args.generations,
+                replicates=args.grid_replicates,
+                policy=args.policy,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                seed=args.seed + 1000 + i * len(ns) + j,
+            )
             final[i, j] = res.mean(metric)[-1]
-    figures.append(plots.plot_final_heatmap(
-        args.grid_alpha, ns, final, out / "final_error_heatmap.png", metric,
-        f"Final {metric} after {args.generations} generations ({args.policy})"))
+    figures.append(
+        plots.plot_final_heatmap(
+            args.grid_alpha,
+            ns,
+            final,
+            out / "final_error_heatmap.png",
+            metric,
+            f"Final {metric} after {args.generations} generations ({args.policy})",
+        )
+    )
     print(f"\nfinal {metric} over α (rows) × n (columns {ns}):")
     for alpha, row in zip(args.grid_alpha, final, strict=True):
         print(f"{alpha:>8g} " + " ".join(f"{v:>10.4g}" for v in row))
     return {"alpha": args.grid_alpha, "n": ns, "final": final.tolist()}
 
 
-def _almo(args: argparse.Namespace, truth: Any, out: Path, figures: list[Path],
-          plots: Any) -> dict[str, Any]:
+def _almo(
+    args: argparse.Namespace, truth: Any, out: Path, figures: list[Path], plots: Any
+) -> dict[str, Any]:
     from almo.sources.minimax import simulate_minimax
 
     if args.model != "categorical":
         print("\n--almo runs the unigram model only; skipped for", args.model)
         return {}
     mid = args.alpha[len(args.alpha) // 2]
-    arms = simulate_minimax(truth, alpha=mid, n=args.n, generations=args.almo_generations,
-                            replicates=args.almo_replicates, alpha_min=args.alpha_min,
-                            temperature=args.temperature, top_k=args.top_k, seed=args.seed,
-                            progress=not args.quiet)
-    named = {f"ALMO (λ_true ≥ {args.alpha_min:g})": arms["minimax"],
-             f"pooling (fixed weights, α = {mid:g})": arms["pooled"]}
-    figures.append(plots.plot_metric_curves(
-        named, out / "almo_vs_pooling.png", "l2",
-        "Per-generation training: minimax over {true, synthetic} vs pooling", log=True))
+    arms = simulate_minimax(
+        truth,
+        alpha=mid,
+        n=args.n,
+        generations=args.almo_generations,
+        replicates=args.almo_replicates,
+        alpha_min=args.alpha_min,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    named = {
+        f"ALMO (λ_true ≥ {args.alpha_min:g})": arms["minimax"],
+        f"pooling (fixed weights, α = {mid:g})": arms["pooled"],
+    }
+    figures.append(
+        plots.plot_metric_curves(
+            named,
+            out / "almo_vs_pooling.png",
+            "l2",
+            "Per-generation training: minimax over {true, synthetic} vs pooling",
+            log=True,
+        )
+    )
     lam = arms["minimax"].info["mean_weights"][-1]
-    print(f"\nALMO vs pooling at α = {mid:g} (generation {args.almo_generations}): "
-          f"minimax {arms['minimax'].mean('l2')[-1]:.4g} (λ_true = {lam[0]:.3f}), "
-          f"pooled {arms['pooled'].mean('l2')[-1]:.4g}")
+    print(
+        f"\nALMO vs pooling at α = {mid:g} (generation {args.almo_generations}): "
+        f"minimax {arms['minimax'].mean('l2')[-1]:.4g} (λ_true = {lam[0]:.3f}), "
+        f"pooled {arms['pooled'].mean('l2')[-1]:.4g}"
+    )
     return {k: r.to_dict() for k, r in arms.items()}
 
 

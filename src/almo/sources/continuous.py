@@ -52,8 +52,12 @@ class LinearTruth(NamedTuple):
 
 def _no_top_k(top_k: int | None) -> None:
     if top_k is not None:
-        raise fail("top_k", "be None for continuous models", top_k,
-                   "use temperature to rescale the variance; top-k applies to token models")
+        raise fail(
+            "top_k",
+            "be None for continuous models",
+            top_k,
+            "use temperature to rescale the variance; top-k applies to token models",
+        )
 
 
 def _psd_root(cov: np.ndarray) -> np.ndarray:
@@ -101,12 +105,22 @@ class GaussianModel:
         mean = np.asarray(truth[0], dtype=float).reshape(self.dim)
         cov = np.asarray(truth[1], dtype=float).reshape(self.dim, self.dim)
         if not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() < -1e-12:
-            raise fail("truth", "hold a symmetric positive semi-definite covariance", cov,
-                       "pass e.g. (np.zeros(d), np.eye(d))")
+            raise fail(
+                "truth",
+                "hold a symmetric positive semi-definite covariance",
+                cov,
+                "pass e.g. (np.zeros(d), np.eye(d))",
+            )
         return Gaussian(mean[None], cov[None])
 
-    def sample(self, params: Gaussian, n: np.ndarray, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None) -> SampleData:
+    def sample(
+        self,
+        params: Gaussian,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> SampleData:
         """``n[r]`` draws from N(μ_r, τ Σ_r) per replicate."""
         _no_top_k(top_k)
         tau = check_temperature(temperature)
@@ -115,8 +129,12 @@ class GaussianModel:
         x = params.mean[:, None, :] + z @ np.swapaxes(root, -1, -2)
         return SampleData(x, None, mask)
 
-    def fit(self, data: SampleData, previous: Gaussian | None = None,
-            rng: np.random.Generator | None = None) -> Gaussian:
+    def fit(
+        self,
+        data: SampleData,
+        previous: Gaussian | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> Gaussian:
         """Masked sample mean and covariance; replicates with n <= ddof keep ``previous``."""
         w = data.mask.astype(float)
         count = w.sum(axis=1)
@@ -124,20 +142,25 @@ class GaussianModel:
         safe = np.where(count > 0, count, 1.0)
         mean = np.einsum("rm,rmd->rd", w, data.x) / safe[:, None]
         centred = (data.x - mean[:, None, :]) * w[..., None]
-        cov = np.einsum("rmi,rmj->rij", centred, centred) / np.where(ok, count - self.ddof,
-                                                                       1.0)[:, None, None]
+        cov = (
+            np.einsum("rmi,rmj->rij", centred, centred)
+            / np.where(ok, count - self.ddof, 1.0)[:, None, None]
+        )
         if not ok.all():
             if previous is None:
-                raise fail("data", f"hold more than ddof={self.ddof} samples per replicate",
-                           f"{int(count.min())} samples", "draw more samples per generation")
+                raise fail(
+                    "data",
+                    f"hold more than ddof={self.ddof} samples per replicate",
+                    f"{int(count.min())} samples",
+                    "draw more samples per generation",
+                )
             mean[~ok] = np.broadcast_to(previous.mean, mean.shape)[~ok]
             cov[~ok] = np.broadcast_to(previous.cov, cov.shape)[~ok]
         return Gaussian(mean, cov)
 
     def metrics(self, params: Gaussian, truth_params: Gaussian) -> dict[str, np.ndarray]:
         """``mean_error``, ``var_error`` and ``w2`` (squared W2) per replicate."""
-        return gaussian_metrics(params.mean, params.cov, truth_params.mean[0],
-                                truth_params.cov[0])
+        return gaussian_metrics(params.mean, params.cov, truth_params.mean[0], truth_params.cov[0])
 
 
 @dataclass(frozen=True)
@@ -182,8 +205,14 @@ class RidgeModel:
         s2 = check_positive("noise variance", truth[1], allow_zero=True)
         return LinearTruth(w[None], np.array([s2]))
 
-    def sample(self, params: LinearTruth, n: np.ndarray, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None) -> SampleData:
+    def sample(
+        self,
+        params: LinearTruth,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> SampleData:
         """Fresh features, labels x·w_r + N(0, τ σ_r²) (σ_r² = ``synthetic_noise`` if set)."""
         _no_top_k(top_k)
         tau = check_temperature(temperature)
@@ -192,8 +221,12 @@ class RidgeModel:
         y = np.einsum("rmd,rd->rm", x, params.weights) + eps
         return SampleData(x, y, mask)
 
-    def fit(self, data: SampleData, previous: LinearTruth | None = None,
-            rng: np.random.Generator | None = None) -> LinearTruth:
+    def fit(
+        self,
+        data: SampleData,
+        previous: LinearTruth | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> LinearTruth:
         """Masked ridge fit and residual variance (MLE, or ``synthetic_noise``).
 
         Replicates without data keep ``previous``.
@@ -202,18 +235,23 @@ class RidgeModel:
         x = data.x * w[..., None]
         y = np.where(data.mask, data.y, 0.0)
         gram = np.einsum("rmi,rmj->rij", x, x) + self.ridge * np.eye(self.dim)
-        weights = np.einsum("rij,rj->ri", np.linalg.pinv(gram, hermitian=True),
-                            np.einsum("rmi,rm->ri", x, y))
+        weights = np.einsum(
+            "rij,rj->ri", np.linalg.pinv(gram, hermitian=True), np.einsum("rmi,rm->ri", x, y)
+        )
         count = w.sum(axis=1)
         resid = (y - np.einsum("rmd,rd->rm", x, weights)) * w
-        noise = (resid ** 2).sum(axis=1) / np.where(count > 0, count, 1.0)
+        noise = (resid**2).sum(axis=1) / np.where(count > 0, count, 1.0)
         if self.synthetic_noise is not None:
             noise = np.full_like(noise, self.synthetic_noise)
         empty = count == 0
         if empty.any():
             if previous is None:
-                raise fail("data", "hold at least one sample per replicate", "an empty replicate",
-                           "draw n >= 1 samples per generation")
+                raise fail(
+                    "data",
+                    "hold at least one sample per replicate",
+                    "an empty replicate",
+                    "draw n >= 1 samples per generation",
+                )
             weights[empty] = np.broadcast_to(previous.weights, weights.shape)[empty]
             noise[empty] = np.broadcast_to(previous.noise, noise.shape)[empty]
         return LinearTruth(weights, noise)
@@ -221,5 +259,8 @@ class RidgeModel:
     def metrics(self, params: LinearTruth, truth_params: LinearTruth) -> dict[str, np.ndarray]:
         """``weight_error`` ‖ŵ − w*‖² and the exact ``test_mse`` = ‖ŵ − w*‖² + σ*²."""
         err = ((params.weights - truth_params.weights) ** 2).sum(axis=1)
-        return {"weight_error": err, "test_mse": err + truth_params.noise[0],
-                "noise": params.noise.copy()}
+        return {
+            "weight_error": err,
+            "test_mse": err + truth_params.noise[0],
+            "noise": params.noise.copy(),
+        }

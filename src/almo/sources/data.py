@@ -57,8 +57,9 @@ class CountData:
         """
         flat = self.counts.reshape(len(self.counts), -1).astype(np.int64)
         remaining_total = flat.sum(axis=1)
-        remaining_draw = np.minimum(np.broadcast_to(np.asarray(m, np.int64), remaining_total.shape),
-                                    remaining_total).copy()
+        remaining_draw = np.minimum(
+            np.broadcast_to(np.asarray(m, np.int64), remaining_total.shape), remaining_total
+        ).copy()
         out = np.zeros_like(flat)
         for j in np.flatnonzero(flat.any(axis=0)):
             good = flat[:, j]
@@ -99,8 +100,9 @@ class SampleData:
     def join(self, other: SampleData) -> SampleData:
         """Both data sets side by side (concatenated along the sample axis)."""
         y = None if self.y is None or other.y is None else np.concatenate([self.y, other.y], 1)
-        return SampleData(np.concatenate([self.x, other.x], 1), y,
-                          np.concatenate([self.mask, other.mask], 1))
+        return SampleData(
+            np.concatenate([self.x, other.x], 1), y, np.concatenate([self.mask, other.mask], 1)
+        )
 
     def subsample(self, m: np.ndarray, rng: np.random.Generator) -> SampleData:
         """Keep ``min(m, size)`` samples per replicate, drawn uniformly without replacement."""

@@ -58,9 +58,12 @@ def tail_tokens(p_star: np.ndarray, fraction: float = 0.1) -> np.ndarray:
     return np.sort(np.argsort(p, kind="stable")[:k])
 
 
-def categorical_metrics(probs: np.ndarray, p_star: np.ndarray,
-                        which: Sequence[str] = CATEGORICAL_METRICS,
-                        kl_smoothing: float = 1e-6) -> dict[str, np.ndarray]:
+def categorical_metrics(
+    probs: np.ndarray,
+    p_star: np.ndarray,
+    which: Sequence[str] = CATEGORICAL_METRICS,
+    kl_smoothing: float = 1e-6,
+) -> dict[str, np.ndarray]:
     """Distances between each row of ``probs`` (R, V) and ``p_star`` (V,), each of shape (R,).
 
     Examples
@@ -96,9 +99,14 @@ def categorical_metrics(probs: np.ndarray, p_star: np.ndarray,
     return out
 
 
-def count_metrics(counts: np.ndarray, total: int, p_star: np.ndarray,
-                  which: Sequence[str] = CATEGORICAL_METRICS, kl_smoothing: float = 1e-6,
-                  work: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def count_metrics(
+    counts: np.ndarray,
+    total: int,
+    p_star: np.ndarray,
+    which: Sequence[str] = CATEGORICAL_METRICS,
+    kl_smoothing: float = 1e-6,
+    work: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """:func:`categorical_metrics` of the empirical distributions ``counts / total``, faster.
 
     ``counts`` (R, V) are non-negative integers summing to ``total`` per row. The logarithms
@@ -149,9 +157,13 @@ def count_metrics(counts: np.ndarray, total: int, p_star: np.ndarray,
     return out
 
 
-def conditional_metrics(probs: np.ndarray, p_star: np.ndarray, weights: np.ndarray,
-                        which: Sequence[str] = CATEGORICAL_METRICS,
-                        kl_smoothing: float = 1e-6) -> dict[str, np.ndarray]:
+def conditional_metrics(
+    probs: np.ndarray,
+    p_star: np.ndarray,
+    weights: np.ndarray,
+    which: Sequence[str] = CATEGORICAL_METRICS,
+    kl_smoothing: float = 1e-6,
+) -> dict[str, np.ndarray]:
     """Context-conditioned metrics: per-context distances averaged with ``weights`` over contexts.
 
     ``probs`` (R, K, V) and ``p_star`` (K, V) are next-token distributions per context;
@@ -181,8 +193,9 @@ def conditional_metrics(probs: np.ndarray, p_star: np.ndarray, weights: np.ndarr
     return out
 
 
-def gaussian_metrics(means: np.ndarray, covs: np.ndarray, true_mean: np.ndarray,
-                     true_cov: np.ndarray) -> dict[str, np.ndarray]:
+def gaussian_metrics(
+    means: np.ndarray, covs: np.ndarray, true_mean: np.ndarray, true_cov: np.ndarray
+) -> dict[str, np.ndarray]:
     """Mean error, covariance error and squared W2 of fitted Gaussians (R replicates).
 
     W2² = ‖μ̂ − μ*‖² + tr(Σ̂ + Σ* − 2 (Σ*^½ Σ̂ Σ*^½)^½), the matrix square roots taken by
@@ -203,10 +216,14 @@ def gaussian_metrics(means: np.ndarray, covs: np.ndarray, true_mean: np.ndarray,
     var_error = ((cov - cov0) ** 2).sum(axis=(-2, -1))
     root0 = _sqrtm_psd(cov0)
     cross = _sqrtm_psd(root0 @ cov @ root0)
-    bures = np.trace(cov, axis1=-2, axis2=-1) + np.trace(cov0) - 2 * np.trace(
-        cross, axis1=-2, axis2=-1)
-    return {"mean_error": mean_error, "var_error": var_error,
-            "w2": mean_error + np.maximum(bures, 0.0)}
+    bures = (
+        np.trace(cov, axis1=-2, axis2=-1) + np.trace(cov0) - 2 * np.trace(cross, axis1=-2, axis2=-1)
+    )
+    return {
+        "mean_error": mean_error,
+        "var_error": var_error,
+        "w2": mean_error + np.maximum(bures, 0.0),
+    }
 
 
 def _sqrtm_psd(a: np.ndarray) -> np.ndarray:

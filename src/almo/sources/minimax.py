@@ -16,8 +16,9 @@ data); its synthetic samples come from softmax(logits) (tempered, top-k).
 Examples
 --------
 >>> from almo.sources import zipf
->>> out = simulate_minimax(zipf(20), alpha=0.1, n=100, generations=2, replicates=1,
-...                        alpha_min=0.5, epochs=5)
+>>> out = simulate_minimax(
+...     zipf(20), alpha=0.1, n=100, generations=2, replicates=1, alpha_min=0.5, epochs=5
+... )
 >>> sorted(out), out["minimax"].metrics["l2"].shape
 (['minimax', 'pooled'], (1, 3))
 """
@@ -61,12 +62,24 @@ class UnigramLogits(torch.nn.Module):
         return self.logits.expand(x.shape[0], -1)
 
 
-def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
-                     generations: int, replicates: int = 3, alpha_min: float = 0.5,
-                     alpha_max: float = 1.0,
-                     epochs: int = 30, batch_size: int | None = None, lr: float = 0.1,
-                     lambda_lr: float = 0.5, temperature: float = 1.0, top_k: int | None = None,
-                     seed: int = 0, progress: bool = False) -> dict[str, CollapseResult]:
+def simulate_minimax(
+    truth: np.ndarray,
+    *,
+    alpha: ScheduleLike,
+    n: ScheduleLike,
+    generations: int,
+    replicates: int = 3,
+    alpha_min: float = 0.5,
+    alpha_max: float = 1.0,
+    epochs: int = 30,
+    batch_size: int | None = None,
+    lr: float = 0.1,
+    lambda_lr: float = 0.5,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, CollapseResult]:
     """Retrain with ALMO over {true, synthetic} and with fixed pooling weights, side by side.
 
     Parameters
@@ -109,11 +122,14 @@ def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
     a = alpha_values(alpha, generations)
     ns = n_values(n, generations)
     if not 0.0 <= alpha_min <= alpha_max <= 1.0:
-        raise fail("alpha_min", "satisfy 0 <= alpha_min <= alpha_max <= 1",
-                   (alpha_min, alpha_max), "pass e.g. alpha_min=0.5, alpha_max=1.0")
+        raise fail(
+            "alpha_min",
+            "satisfy 0 <= alpha_min <= alpha_max <= 1",
+            (alpha_min, alpha_max),
+            "pass e.g. alpha_min=0.5, alpha_max=1.0",
+        )
     batch_size = int(ns.max()) if batch_size is None else batch_size
-    for name, value in (("epochs", epochs), ("batch_size", batch_size),
-                        ("replicates", replicates)):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("replicates", replicates)):
         if int(value) != value or value < 1:
             raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=10")
     check_positive("lr", lr)
@@ -127,15 +143,28 @@ def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
     weights = np.zeros((*shape, 2))
     bar = tqdm(total=replicates * (generations + 1), disable=not progress, desc="collapse[almo]")
 
-    def train(init: torch.Tensor, true_tokens: np.ndarray, syn_tokens: np.ndarray,
-              mset: object, rule: object, n_epochs: int) -> tuple[torch.Tensor, np.ndarray]:
+    def train(
+        init: torch.Tensor,
+        true_tokens: np.ndarray,
+        syn_tokens: np.ndarray,
+        mset: object,
+        rule: object,
+        n_epochs: int,
+    ) -> tuple[torch.Tensor, np.ndarray]:
         model = UnigramLogits(v)
         with torch.no_grad():
             model.logits.copy_(init)
         trainer = MinimaxTrainer(
-            model, family, mixture_set=mset, weight_rule=rule,
+            model,
+            family,
+            mixture_set=mset,
+            weight_rule=rule,
             optimizer=lambda params: torch.optim.Adam(params, lr=lr),
-            seed=int(rng.integers(2**31)), verbose=False, average_model=False, device="cpu")
+            seed=int(rng.integers(2**31)),
+            verbose=False,
+            average_model=False,
+            device="cpu",
+        )
         loader = _batches(true_tokens, syn_tokens, batch_size, rng)
         with one_thread():
             trainer.fit(loader, epochs=n_epochs)
@@ -144,8 +173,14 @@ def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
     for r in range(replicates):
         # Generation 0: one model for both arms, trained from zeros on true data alone.
         first = rng.choice(v, size=int(ns[0]), p=p_star)
-        logits0, _ = train(torch.zeros(v), first, first[:0], Simplex(2),
-                           FixedWeights(np.array([1.0, 0.0])), 3 * epochs)
+        logits0, _ = train(
+            torch.zeros(v),
+            first,
+            first[:0],
+            Simplex(2),
+            FixedWeights(np.array([1.0, 0.0])),
+            3 * epochs,
+        )
         logits = {arm: logits0 for arm in arms}
         for arm in arms:
             _record(metrics[arm], r, 0, _softmax(logits0), p_star)
@@ -157,8 +192,11 @@ def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
             for arm, (mset, kind) in arms.items():
                 q = tempered(_softmax(logits[arm]), temperature, top_k)
                 syn_tokens = rng.choice(v, size=int(ns[t]) - k, p=q)
-                rule = (FixedWeights(np.array([k / ns[t], 1.0 - k / ns[t]])) if kind == "fixed"
-                        else ProjectedAscent(lr=lambda_lr, schedule="inv_sqrt"))
+                rule = (
+                    FixedWeights(np.array([k / ns[t], 1.0 - k / ns[t]]))
+                    if kind == "fixed"
+                    else ProjectedAscent(lr=lambda_lr, schedule="inv_sqrt")
+                )
                 # Each generation fine-tunes the previous model (warm start), as in practice.
                 logits[arm], lam = train(logits[arm], true_tokens, syn_tokens, mset, rule, epochs)
                 _record(metrics[arm], r, t, _softmax(logits[arm]), p_star)
@@ -166,31 +204,51 @@ def simulate_minimax(truth: np.ndarray, *, alpha: ScheduleLike, n: ScheduleLike,
                     weights[r, t] = lam
             bar.update(1)
     bar.close()
-    info = {"alpha_min": alpha_min, "alpha_max": alpha_max, "epochs": epochs,
-            "temperature": temperature, "top_k": top_k}
-    return {arm: CollapseResult(metrics[arm], a, ns, f"{arm} (fixed composition)", int(seed),
-                                {**info, **({"mean_weights": weights.mean(axis=0).tolist()}
-                                          if arm == "minimax" else {})})
-            for arm in arms}
+    info = {
+        "alpha_min": alpha_min,
+        "alpha_max": alpha_max,
+        "epochs": epochs,
+        "temperature": temperature,
+        "top_k": top_k,
+    }
+    return {
+        arm: CollapseResult(
+            metrics[arm],
+            a,
+            ns,
+            f"{arm} (fixed composition)",
+            int(seed),
+            {
+                **info,
+                **({"mean_weights": weights.mean(axis=0).tolist()} if arm == "minimax" else {}),
+            },
+        )
+        for arm in arms
+    }
 
 
 def _softmax(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), -1).numpy()
 
 
-def _record(store: dict[str, np.ndarray], r: int, t: int, probs: np.ndarray,
-            p_star: np.ndarray) -> None:
+def _record(
+    store: dict[str, np.ndarray], r: int, t: int, probs: np.ndarray, p_star: np.ndarray
+) -> None:
     for k, values in categorical_metrics(probs[None], p_star).items():
         store[k][r, t] = values[0]
 
 
-def _batches(true_tokens: np.ndarray, syn_tokens: np.ndarray, batch_size: int,
-             rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _batches(
+    true_tokens: np.ndarray, syn_tokens: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     tokens = np.concatenate([true_tokens, syn_tokens])
-    groups = np.concatenate([np.zeros(len(true_tokens), np.int64),
-                             np.ones(len(syn_tokens), np.int64)])
+    groups = np.concatenate(
+        [np.zeros(len(true_tokens), np.int64), np.ones(len(syn_tokens), np.int64)]
+    )
     order = rng.permutation(len(tokens))
     tokens, groups = torch.as_tensor(tokens[order]), torch.as_tensor(groups[order])
     x = torch.zeros(len(tokens), 1)
-    return [(x[i:i + batch_size], tokens[i:i + batch_size], groups[i:i + batch_size])
-            for i in range(0, len(tokens), batch_size)]
+    return [
+        (x[i : i + batch_size], tokens[i : i + batch_size], groups[i : i + batch_size])
+        for i in range(0, len(tokens), batch_size)
+    ]

@@ -39,8 +39,9 @@ from almo.sources.metrics import CATEGORICAL_METRICS, conditional_metrics
 __all__ = ["NGramModel", "context_weights", "random_markov"]
 
 
-def random_markov(vocab: int, order: int = 2, concentration: float = 0.5,
-                  seed: int = 0) -> np.ndarray:
+def random_markov(
+    vocab: int, order: int = 2, concentration: float = 0.5, seed: int = 0
+) -> np.ndarray:
     """A random true next-token table (K, V): each context's row ~ Dirichlet(concentration).
 
     Small concentrations give peaked rows with long tails. K = (V + 1)^(order − 1).
@@ -87,11 +88,19 @@ def _check_order(vocab: int, order: int) -> None:
     if int(vocab) != vocab or vocab < 1:
         raise fail("vocab", "be an integer >= 1", vocab, "pass e.g. vocab=20")
     if int(order) != order or order < 2:
-        raise fail("order", "be an integer >= 2 (2 is a bigram / first-order Markov model)",
-                   order, "pass order=2, or use CategoricalModel for a unigram")
+        raise fail(
+            "order",
+            "be an integer >= 2 (2 is a bigram / first-order Markov model)",
+            order,
+            "pass order=2, or use CategoricalModel for a unigram",
+        )
     if (vocab + 1) ** (order - 1) * vocab > 5_000_000:
-        raise fail("order", "keep the table (V + 1)^(order − 1) × V below 5 million cells",
-                   order, "lower the order or the vocabulary")
+        raise fail(
+            "order",
+            "keep the table (V + 1)^(order − 1) × V below 5 million cells",
+            order,
+            "lower the order or the vocabulary",
+        )
 
 
 @dataclass(frozen=True)
@@ -140,12 +149,22 @@ class NGramModel:
         """The true table as parameters of shape (1, K, V)."""
         table = check_distribution(truth)
         if table.shape != (self.contexts, self.vocab):
-            raise fail("truth", f"have shape ({self.contexts}, {self.vocab}) (contexts × vocab)",
-                       table.shape, "build it with random_markov(vocab, order)")
+            raise fail(
+                "truth",
+                f"have shape ({self.contexts}, {self.vocab}) (contexts × vocab)",
+                table.shape,
+                "build it with random_markov(vocab, order)",
+            )
         return table[None]
 
-    def sample(self, params: np.ndarray, n: np.ndarray, rng: np.random.Generator,
-               temperature: float = 1.0, top_k: int | None = None) -> CountData:
+    def sample(
+        self,
+        params: np.ndarray,
+        n: np.ndarray,
+        rng: np.random.Generator,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+    ) -> CountData:
         """Transition counts of ``n[r]`` sequences of ``length`` tokens per replicate."""
         n = np.asarray(n, dtype=np.int64)
         r = n.shape[0]
@@ -168,8 +187,12 @@ class NGramModel:
             ctx = _next_context(ctx, token, v, self.order)
         return CountData(counts.reshape(r, k, v))
 
-    def fit(self, data: CountData, previous: np.ndarray | None = None,
-            rng: np.random.Generator | None = None) -> np.ndarray:
+    def fit(
+        self,
+        data: CountData,
+        previous: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """Per-context (C + s)/(N_c + Vs); unseen contexts use the pooled next-token counts."""
         counts = data.counts.astype(float)
         total = counts.sum(axis=-1, keepdims=True)
@@ -183,8 +206,12 @@ class NGramModel:
         empty = pooled_total[:, 0, 0] + v * s == 0
         if empty.any():
             if previous is None:
-                raise fail("data", "hold at least one sequence per replicate", "an empty replicate",
-                           "draw n >= 1 sequences, or pass the previous estimate")
+                raise fail(
+                    "data",
+                    "hold at least one sequence per replicate",
+                    "an empty replicate",
+                    "draw n >= 1 sequences, or pass the previous estimate",
+                )
             probs[empty] = np.broadcast_to(previous, probs.shape)[empty]
         return probs
 
@@ -192,5 +219,6 @@ class NGramModel:
         """Visit-weighted per-context metrics (see the module docstring)."""
         w = context_weights(truth_params[0], self.order, self.length)
         keep = w > 0
-        return conditional_metrics(params[:, keep], truth_params[0][keep], w[keep] / w.sum(),
-                                   self.which, self.kl_smoothing)
+        return conditional_metrics(
+            params[:, keep], truth_params[0][keep], w[keep] / w.sum(), self.which, self.kl_smoothing
+        )

@@ -5,8 +5,7 @@ Examples
 >>> import tempfile, pathlib
 >>> from almo.sources import CategoricalModel, risk_curve, simulate, zipf
 >>> p = zipf(30)
->>> res = {0.1: simulate(CategoricalModel(30), p, alpha=0.1, n=50, generations=5,
-...                      replicates=10)}
+>>> res = {0.1: simulate(CategoricalModel(30), p, alpha=0.1, n=50, generations=5, replicates=10)}
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "err.png"
 >>> plot_error_curves(res, out, theory={0.1: risk_curve(p, 0.1, 50, 5)}).exists()
 True
@@ -39,10 +38,15 @@ def _band(ax: plt.Axes, res: CollapseResult, metric: str, label: str, color: str
     ax.fill_between(t, lower, mean + 2 * se, color=color, alpha=0.2, lw=0)
 
 
-def plot_error_curves(results: Mapping[object, CollapseResult], path: str | Path,
-                      theory: Mapping[object, np.ndarray] | None = None, metric: str = "l2",
-                      title: str = "Error across generations", label: str = "α",
-                      log: bool = True) -> Path:
+def plot_error_curves(
+    results: Mapping[object, CollapseResult],
+    path: str | Path,
+    theory: Mapping[object, np.ndarray] | None = None,
+    metric: str = "l2",
+    title: str = "Error across generations",
+    label: str = "α",
+    log: bool = True,
+) -> Path:
     """Mean error per generation (±2 standard errors) per run, theory curves dashed on top.
 
     Parameters
@@ -75,8 +79,9 @@ def plot_error_curves(results: Mapping[object, CollapseResult], path: str | Path
     return _finish_generation_axes(fig, ax, metric, title, log, path)
 
 
-def _finish_generation_axes(fig: Any, ax: Any, metric: str, title: str, log: bool,
-                            path: str | Path) -> Path:
+def _finish_generation_axes(
+    fig: Any, ax: Any, metric: str, title: str, log: bool, path: str | Path
+) -> Path:
     """Labels, scale, grid and legend shared by the per-generation plots; saves the figure."""
     if log:
         ax.set_yscale("log")
@@ -88,16 +93,21 @@ def _finish_generation_axes(fig: Any, ax: Any, metric: str, title: str, log: boo
     return _save(fig, path)
 
 
-def plot_metric_curves(results: Mapping[object, CollapseResult], path: str | Path,
-                       metric: str, title: str, label: str = "", log: bool = False) -> Path:
+def plot_metric_curves(
+    results: Mapping[object, CollapseResult],
+    path: str | Path,
+    metric: str,
+    title: str,
+    label: str = "",
+    log: bool = False,
+) -> Path:
     """Any metric per generation for several runs (policies, α, ALMO vs pooling...).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from almo.sources import CategoricalModel, simulate, zipf
-    >>> r = simulate(CategoricalModel(20), zipf(20), alpha=0.0, n=20, generations=3,
-    ...              replicates=5)
+    >>> r = simulate(CategoricalModel(20), zipf(20), alpha=0.0, n=20, generations=3, replicates=5)
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "tail.png"
     >>> plot_metric_curves({"replace": r}, out, "tail_mass", "Tail").exists()
     True
@@ -109,17 +119,23 @@ def plot_metric_curves(results: Mapping[object, CollapseResult], path: str | Pat
     return _finish_generation_axes(fig, ax, metric, title, log, path)
 
 
-def plot_final_heatmap(alphas: Sequence[float], ns: Sequence[int], final: np.ndarray,
-                       path: str | Path, metric: str = "l2",
-                       title: str = "Final error over α and n") -> Path:
+def plot_final_heatmap(
+    alphas: Sequence[float],
+    ns: Sequence[int],
+    final: np.ndarray,
+    path: str | Path,
+    metric: str = "l2",
+    title: str = "Final error over α and n",
+) -> Path:
     """Heatmap of the final error (log10 colour scale) over a grid: rows α, columns n.
 
     Examples
     --------
     >>> import tempfile, pathlib, numpy as np
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "grid.png"
-    >>> plot_final_heatmap([0.0, 0.5], [10, 100], np.array([[0.5, 0.4], [0.01, 0.001]]),
-    ...                    out).exists()
+    >>> plot_final_heatmap(
+    ...     [0.0, 0.5], [10, 100], np.array([[0.5, 0.4], [0.01, 0.001]]), out
+    ... ).exists()
     True
     """
     values = np.log10(np.maximum(np.asarray(final, dtype=float), 1e-300))
@@ -131,18 +147,32 @@ def plot_final_heatmap(alphas: Sequence[float], ns: Sequence[int], final: np.nda
     ax.set_ylabel("true fraction α")
     for i in range(len(alphas)):
         for j in range(len(ns)):
-            ax.text(j, i, f"{final[i][j]:.2g}", ha="center", va="center", fontsize=7,
-                    color="white" if values[i, j] > np.median(values) else "black")
+            ax.text(
+                j,
+                i,
+                f"{final[i][j]:.2g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if values[i, j] > np.median(values) else "black",
+            )
     fig.colorbar(im, ax=ax, label=f"log10 {_metric_label(metric)}")
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
 
 def _metric_label(metric: str) -> str:
-    return {"l2": "E‖P̂ − P*‖²", "tv": "total variation", "kl": "KL(P* ‖ P̂)",
-            "tail_mass": "tail covered (rarest decile)", "support": "support size",
-            "entropy": "entropy (nats)", "w2": "W2²", "mean_error": "‖μ̂ − μ*‖²",
-            "test_mse": "test MSE"}.get(metric, metric)
+    return {
+        "l2": "E‖P̂ − P*‖²",
+        "tv": "total variation",
+        "kl": "KL(P* ‖ P̂)",
+        "tail_mass": "tail covered (rarest decile)",
+        "support": "support size",
+        "entropy": "entropy (nats)",
+        "w2": "W2²",
+        "mean_error": "‖μ̂ − μ*‖²",
+        "test_mse": "test MSE",
+    }.get(metric, metric)
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:

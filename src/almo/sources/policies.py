@@ -31,8 +31,9 @@ from almo._validation import fail
 
 __all__ = ["POLICIES", "Policy", "check_policy", "true_counts", "uses_synthetic"]
 
-Policy = Literal["replace", "fixed", "accumulate", "accumulate-subsample", "real-only",
-                 "real-aggregate"]
+Policy = Literal[
+    "replace", "fixed", "accumulate", "accumulate-subsample", "real-only", "real-aggregate"
+]
 POLICIES: tuple[str, ...] = get_args(Policy)
 
 
@@ -60,8 +61,9 @@ def uses_synthetic(policy: str) -> bool:
     return policy not in ("real-only", "real-aggregate")
 
 
-def true_counts(policy: str, n: int, alpha: float, replicates: int,
-                rng: np.random.Generator) -> np.ndarray:
+def true_counts(
+    policy: str, n: int, alpha: float, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
     """Number of true draws per replicate: round(α n) for ``fixed``, else Binomial(n, α).
 
     Examples
@@ -74,8 +76,9 @@ def true_counts(policy: str, n: int, alpha: float, replicates: int,
     return rng.binomial(int(n), float(alpha), size=replicates).astype(np.int64)
 
 
-def next_training_data(policy: str, fresh_true: Any, fresh_synthetic: Any, pool: Any,
-                       n: int, rng: np.random.Generator) -> tuple[Any, Any]:
+def next_training_data(
+    policy: str, fresh_true: Any, fresh_synthetic: Any, pool: Any, n: int, rng: np.random.Generator
+) -> tuple[Any, Any]:
     """The training data of this generation and the pool to carry to the next one.
 
     ``pool`` is the data kept from earlier generations (all data for the accumulate policies,

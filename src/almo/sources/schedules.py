@@ -99,8 +99,12 @@ def power_law(scale: float, exponent: float, offset: float = 1.0) -> Schedule:
     """
     c, a, o = float(scale), float(exponent), float(offset)
     if o <= 0 and a < 0:
-        raise fail("offset", "be > 0 when the exponent is negative", offset,
-                   "keep the default offset=1 so that generation 0 is defined")
+        raise fail(
+            "offset",
+            "be > 0 when the exponent is negative",
+            offset,
+            "keep the default offset=1 so that generation 0 is defined",
+        )
     return Schedule(lambda t: c * (t + o) ** a, f"{c:g}·(t+{o:g})^{a:g}")
 
 
@@ -138,26 +142,42 @@ def as_schedule(spec: ScheduleLike, name: str = "schedule") -> Schedule:
         return constant(float(spec))
     if callable(spec):
         f = spec
-        return Schedule(lambda t: np.array([float(f(int(i))) for i in t]),
-                        getattr(f, "__name__", "callable"))
+        return Schedule(
+            lambda t: np.array([float(f(int(i))) for i in t]), getattr(f, "__name__", "callable")
+        )
     if isinstance(spec, (str, bytes)):
-        raise fail(name, "be a number, a Schedule, a callable or a sequence of numbers", spec,
-                   "pass e.g. 0.2, power_law(0.5, -0.5) or a list with one value per generation")
+        raise fail(
+            name,
+            "be a number, a Schedule, a callable or a sequence of numbers",
+            spec,
+            "pass e.g. 0.2, power_law(0.5, -0.5) or a list with one value per generation",
+        )
     try:
         arr = np.asarray(spec, dtype=float)
     except (TypeError, ValueError):
-        raise fail(name, "be a number, a Schedule, a callable or a sequence of numbers", spec,
-                   "pass e.g. 0.2, power_law(0.5, -0.5) or a list of numbers") from None
+        raise fail(
+            name,
+            "be a number, a Schedule, a callable or a sequence of numbers",
+            spec,
+            "pass e.g. 0.2, power_law(0.5, -0.5) or a list of numbers",
+        ) from None
     if arr.ndim != 1:
-        raise fail(name, "be one-dimensional when given as a sequence", arr,
-                   "pass one value per generation 0..T")
+        raise fail(
+            name,
+            "be one-dimensional when given as a sequence",
+            arr,
+            "pass one value per generation 0..T",
+        )
     values = arr.copy()
 
     def from_sequence(t: np.ndarray) -> np.ndarray:
         if len(values) != len(t):
-            raise fail(name, f"hold one value per generation 0..{len(t) - 1} "
-                       f"(length {len(t)})", f"a sequence of length {len(values)}",
-                       f"pass {len(t)} values or change `generations` to {len(values) - 1}")
+            raise fail(
+                name,
+                f"hold one value per generation 0..{len(t) - 1} (length {len(t)})",
+                f"a sequence of length {len(values)}",
+                f"pass {len(t)} values or change `generations` to {len(values) - 1}",
+            )
         return values
 
     return Schedule(from_sequence, "sequence")
@@ -185,8 +205,9 @@ def n_values(spec: ScheduleLike, generations: int, name: str = "n") -> np.ndarra
     return _checked(spec, generations, name, "n").astype(np.int64)
 
 
-def _checked(spec: ScheduleLike, generations: int, name: str,
-             kind: Literal["alpha", "n"]) -> np.ndarray:
+def _checked(
+    spec: ScheduleLike, generations: int, name: str, kind: Literal["alpha", "n"]
+) -> np.ndarray:
     if int(generations) != generations or generations < 0:
         raise fail("generations", "be an integer >= 0", generations, "pass e.g. generations=50")
     values = as_schedule(spec, name).values(int(generations))
@@ -195,15 +216,21 @@ def _checked(spec: ScheduleLike, generations: int, name: str,
         bad |= (values < 0) | (values > 1)
         if bad.any():
             t = int(np.flatnonzero(bad)[0])
-            raise fail(name, "lie in [0, 1] at every generation (a fraction of true data)",
-                       f"{values[t]!r} at generation {t}",
-                       "clip the schedule, e.g. power_law(0.5, -0.5) stays in [0, 0.5]")
+            raise fail(
+                name,
+                "lie in [0, 1] at every generation (a fraction of true data)",
+                f"{values[t]!r} at generation {t}",
+                "clip the schedule, e.g. power_law(0.5, -0.5) stays in [0, 0.5]",
+            )
         return values
     rounded = np.rint(np.where(bad, 0, values))
     bad |= rounded < 1
     if bad.any():
         t = int(np.flatnonzero(bad)[0])
-        raise fail(name, "be a sample size >= 1 at every generation (after rounding)",
-                   f"{values[t]!r} at generation {t}",
-                   "use a positive scale, e.g. power_law(100, 1.0) for n_t = 100·(t+1)")
+        raise fail(
+            name,
+            "be a sample size >= 1 at every generation (after rounding)",
+            f"{values[t]!r} at generation {t}",
+            "use a positive scale, e.g. power_law(100, 1.0) for n_t = 100·(t+1)",
+        )
     return rounded

@@ -11,8 +11,9 @@ Examples
 --------
 >>> import numpy as np
 >>> from almo.sources import CategoricalModel, simulate, zipf
->>> res = simulate(CategoricalModel(50), zipf(50), alpha=0.0, n=100, generations=20,
-...                replicates=50, seed=0)
+>>> res = simulate(
+...     CategoricalModel(50), zipf(50), alpha=0.0, n=100, generations=20, replicates=50, seed=0
+... )
 >>> res.metrics["l2"].shape, bool(res.mean("support")[-1] < res.mean("support")[0])
 ((50, 21), True)
 """
@@ -100,24 +101,41 @@ class CollapseResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: schedules, settings, per-generation means and standard errors."""
         return {
-            "policy": self.policy, "seed": self.seed, "info": self.info,
-            "alpha": self.alpha.tolist(), "n": self.n.tolist(),
+            "policy": self.policy,
+            "seed": self.seed,
+            "info": self.info,
+            "alpha": self.alpha.tolist(),
+            "n": self.n.tolist(),
             "mean": {k: self.mean(k).tolist() for k in self.metrics},
             "stderr": {k: self.stderr(k).tolist() for k in self.metrics},
         }
 
     def _get(self, name: str) -> np.ndarray:
         if name not in self.metrics:
-            raise fail("name", f"be a recorded metric, one of {sorted(self.metrics)}", name,
-                       "pick a metric the model computes")
+            raise fail(
+                "name",
+                f"be a recorded metric, one of {sorted(self.metrics)}",
+                name,
+                "pick a metric the model computes",
+            )
         return self.metrics[name]
 
 
-def simulate(model: GenerativeModel, truth: Any, *, alpha: ScheduleLike, n: ScheduleLike,
-             generations: int, replicates: int = 100, policy: Policy = "replace",
-             temperature: float = 1.0, top_k: int | None = None, seed: int = 0,
-             method: Literal["auto", "counts", "tokens"] = "auto",
-             progress: bool = False) -> CollapseResult:
+def simulate(
+    model: GenerativeModel,
+    truth: Any,
+    *,
+    alpha: ScheduleLike,
+    n: ScheduleLike,
+    generations: int,
+    replicates: int = 100,
+    policy: Policy = "replace",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+    method: Literal["auto", "counts", "tokens"] = "auto",
+    progress: bool = False,
+) -> CollapseResult:
     """Simulate iterative retraining on data contaminated by the model's own samples.
 
     Parameters
@@ -157,8 +175,9 @@ def simulate(model: GenerativeModel, truth: Any, *, alpha: ScheduleLike, n: Sche
     Examples
     --------
     >>> from almo.sources import CategoricalModel, simulate, zipf
-    >>> res = simulate(CategoricalModel(20), zipf(20), alpha=0.5, n=200, generations=5,
-    ...                replicates=10, seed=1)
+    >>> res = simulate(
+    ...     CategoricalModel(20), zipf(20), alpha=0.5, n=200, generations=5, replicates=10, seed=1
+    ... )
     >>> res.mean("l2").shape
     (6,)
     """
@@ -170,35 +189,68 @@ def simulate(model: GenerativeModel, truth: Any, *, alpha: ScheduleLike, n: Sche
     temperature = check_temperature(temperature)
     if top_k is not None:
         check_top_k(top_k, 1)
-    tokens_ok = (isinstance(model, CategoricalModel) and model.smoothing == 0
-                 and temperature == 1.0 and top_k is None and policy in ("replace", "fixed"))
+    tokens_ok = (
+        isinstance(model, CategoricalModel)
+        and model.smoothing == 0
+        and temperature == 1.0
+        and top_k is None
+        and policy in ("replace", "fixed")
+    )
     if method not in ("auto", "counts", "tokens"):
         raise fail("method", "be 'auto', 'counts' or 'tokens'", method, "pass method='auto'")
     if method == "tokens" and not tokens_ok:
-        raise fail("method", "be 'tokens' only for the unsmoothed CategoricalModel at "
-                   "temperature 1 without top_k under 'replace' or 'fixed'", method,
-                   "pass method='auto'")
+        raise fail(
+            "method",
+            "be 'tokens' only for the unsmoothed CategoricalModel at "
+            "temperature 1 without top_k under 'replace' or 'fixed'",
+            method,
+            "pass method='auto'",
+        )
     rng = np.random.default_rng(seed)
-    info = {"model": repr(model), "temperature": temperature, "top_k": top_k,
-            "method": "tokens" if tokens_ok and method != "counts" else "counts"}
+    info = {
+        "model": repr(model),
+        "temperature": temperature,
+        "top_k": top_k,
+        "method": "tokens" if tokens_ok and method != "counts" else "counts",
+    }
     tokens = info["method"] == "tokens"  # the token path runs blocks of replicates at once
-    bar = tqdm(total=int(replicates) if tokens else generations + 1, disable=not progress,
-               desc=f"collapse[{policy}]", unit="replicate" if tokens else "generation")
+    bar = tqdm(
+        total=int(replicates) if tokens else generations + 1,
+        disable=not progress,
+        desc=f"collapse[{policy}]",
+        unit="replicate" if tokens else "generation",
+    )
     if tokens:
-        metrics = simulate_tokens(model, model.truth_params(truth), a, ns, int(replicates),
-                                  policy, rng, bar.update)
+        metrics = simulate_tokens(
+            model, model.truth_params(truth), a, ns, int(replicates), policy, rng, bar.update
+        )
     else:
-        metrics = _simulate_counts(model, truth, a, ns, int(replicates), policy, temperature,
-                                   top_k, rng, bar.update)
+        metrics = _simulate_counts(
+            model, truth, a, ns, int(replicates), policy, temperature, top_k, rng, bar.update
+        )
     bar.close()
-    logger.info("simulated %d generations × %d replicates (%s, %s)", generations, replicates,
-                policy, info["method"])
+    logger.info(
+        "simulated %d generations × %d replicates (%s, %s)",
+        generations,
+        replicates,
+        policy,
+        info["method"],
+    )
     return CollapseResult(metrics, a, ns, policy, int(seed), info)
 
 
-def _simulate_counts(model: GenerativeModel, truth: Any, a: np.ndarray, ns: np.ndarray,
-                     replicates: int, policy: str, temperature: float, top_k: int | None,
-                     rng: np.random.Generator, tick: Any) -> dict[str, np.ndarray]:
+def _simulate_counts(
+    model: GenerativeModel,
+    truth: Any,
+    a: np.ndarray,
+    ns: np.ndarray,
+    replicates: int,
+    policy: str,
+    temperature: float,
+    top_k: int | None,
+    rng: np.random.Generator,
+    tick: Any,
+) -> dict[str, np.ndarray]:
     truth_p = model.truth_params(truth)
     first = model.sample(truth_p, np.full(replicates, ns[0]), rng)
     est = model.fit(first, rng=rng)

@@ -68,8 +68,12 @@ class SoftmaxBigramModel(NGramModel):
 
     def __post_init__(self) -> None:
         if self.order != 2:
-            raise fail("order", "be 2 for the softmax bigram model", self.order,
-                       "use NGramModel for longer contexts")
+            raise fail(
+                "order",
+                "be 2 for the softmax bigram model",
+                self.order,
+                "use NGramModel for longer contexts",
+            )
         super().__post_init__()
         for name in ("steps", "batch"):
             value = getattr(self, name)
@@ -77,20 +81,29 @@ class SoftmaxBigramModel(NGramModel):
                 raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=200")
         check_positive("lr", self.lr)
 
-    def fit(self, data: CountData, previous: np.ndarray | None = None,
-            rng: np.random.Generator | None = None) -> np.ndarray:
+    def fit(
+        self,
+        data: CountData,
+        previous: np.ndarray | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """``steps`` SGD steps from zeros (or the previous logits) on minibatches of ``data``."""
         counts = torch.as_tensor(data.counts, dtype=torch.float64)
         r, k, v = counts.shape
         empty = counts.reshape(r, k * v).sum(dim=1) == 0
         if bool(empty.any()) and previous is None:
-            raise fail("data", "hold at least one sequence per replicate", "an empty replicate",
-                       "draw n >= 1 sequences, or pass the previous estimate")
+            raise fail(
+                "data",
+                "hold at least one sequence per replicate",
+                "an empty replicate",
+                "draw n >= 1 sequences, or pass the previous estimate",
+            )
         seed = int((rng or np.random.default_rng()).integers(2**62))
         gen = torch.Generator().manual_seed(seed)
         if self.warm_start and previous is not None:
-            init = torch.log(torch.as_tensor(np.broadcast_to(previous, (r, k, v)).copy())
-                             .clamp_min(1e-12))
+            init = torch.log(
+                torch.as_tensor(np.broadcast_to(previous, (r, k, v)).copy()).clamp_min(1e-12)
+            )
         else:
             init = torch.zeros(r, k, v, dtype=torch.float64)
         with one_thread():
@@ -101,8 +114,13 @@ class SoftmaxBigramModel(NGramModel):
             probs[keep] = np.broadcast_to(previous, probs.shape)[keep]
         return probs
 
-    def _sgd(self, logits: torch.Tensor, flat_counts: torch.Tensor, empty: torch.Tensor,
-             gen: torch.Generator) -> torch.Tensor:
+    def _sgd(
+        self,
+        logits: torch.Tensor,
+        flat_counts: torch.Tensor,
+        empty: torch.Tensor,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
         # Heavy-ball SGD written out (velocity ← 0.9·velocity + g; θ ← θ − lr_t·velocity):
         # the same update as torch.optim.SGD(momentum=0.9) without its one-off import cost.
         r, kv = flat_counts.shape

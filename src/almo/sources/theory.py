@@ -49,14 +49,22 @@ def collision_gap(p_star: np.ndarray | float) -> float:
         p = np.asarray(p_star, dtype=float)
         c = float(1.0 - p @ p)
     if not (0.0 <= c <= 1.0):
-        raise fail("p_star", "be a probability vector (or c = 1 − ‖P*‖² in [0, 1])", p_star,
-                   "pass the true distribution, e.g. zipf(1000, 1.1)")
+        raise fail(
+            "p_star",
+            "be a probability vector (or c = 1 − ‖P*‖² in [0, 1])",
+            p_star,
+            "pass the true distribution, e.g. zipf(1000, 1.1)",
+        )
     return c
 
 
-def risk_curve(p_star: np.ndarray | float, alpha: ScheduleLike, n: ScheduleLike,
-               generations: int,
-               composition: Literal["iid", "fixed"] = "iid") -> np.ndarray:
+def risk_curve(
+    p_star: np.ndarray | float,
+    alpha: ScheduleLike,
+    n: ScheduleLike,
+    generations: int,
+    composition: Literal["iid", "fixed"] = "iid",
+) -> np.ndarray:
     """E‖P̂_t − P*‖²₂ for t = 0..``generations`` under any α and n schedules.
 
     Parameters
@@ -97,8 +105,9 @@ def risk_curve(p_star: np.ndarray | float, alpha: ScheduleLike, n: ScheduleLike,
     return out
 
 
-def stable_level(p_star: np.ndarray | float, alpha: float, n: int,
-                 composition: Literal["iid", "fixed"] = "iid") -> float:
+def stable_level(
+    p_star: np.ndarray | float, alpha: float, n: int, composition: Literal["iid", "fixed"] = "iid"
+) -> float:
     """The fixed point of the recursion for constant α and n.
 
     i.i.d.: c / (1 + (n − 1) α (2 − α)); fixed composition: c n / (n² − m(m − 1)) with

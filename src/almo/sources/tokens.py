@@ -11,8 +11,15 @@ Examples
 --------
 >>> import numpy as np
 >>> from almo.sources import CategoricalModel, simulate, zipf
->>> res = simulate(CategoricalModel(30), zipf(30), alpha=0.1, n=50, generations=3,
-...                replicates=4, method="tokens")
+>>> res = simulate(
+...     CategoricalModel(30),
+...     zipf(30),
+...     alpha=0.1,
+...     n=50,
+...     generations=3,
+...     replicates=4,
+...     method="tokens",
+... )
 >>> res.info["method"]
 'tokens'
 """
@@ -65,9 +72,16 @@ def alias_table(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 BLOCK_BYTES = 2**19
 
 
-def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, ns: np.ndarray,
-                    replicates: int, policy: str, rng: np.random.Generator,
-                    tick: Callable[[float], object]) -> dict[str, np.ndarray]:
+def simulate_tokens(
+    model: CategoricalModel,
+    truth: np.ndarray,
+    a: np.ndarray,
+    ns: np.ndarray,
+    replicates: int,
+    policy: str,
+    rng: np.random.Generator,
+    tick: Callable[[float], object],
+) -> dict[str, np.ndarray]:
     """Run the ``replace`` / ``fixed`` loop on token arrays; return the metrics (R, T + 1)."""
     p_star = truth[0]
     v = p_star.shape[0]
@@ -78,14 +92,22 @@ def simulate_tokens(model: CategoricalModel, truth: np.ndarray, a: np.ndarray, n
         rows = min(block, replicates - lo)
         part = _simulate_block(model, p_star, accept, alias, a, ns, rows, policy, rng)
         for k, values in part.items():
-            metrics.setdefault(k, np.zeros((replicates, len(a))))[lo:lo + rows] = values
+            metrics.setdefault(k, np.zeros((replicates, len(a))))[lo : lo + rows] = values
         tick(rows)  # progress counted in replicates: blocks run all generations
     return metrics
 
 
-def _simulate_block(model: CategoricalModel, p_star: np.ndarray, accept: np.ndarray,
-                    alias: np.ndarray, a: np.ndarray, ns: np.ndarray, r: int, policy: str,
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _simulate_block(
+    model: CategoricalModel,
+    p_star: np.ndarray,
+    accept: np.ndarray,
+    alias: np.ndarray,
+    a: np.ndarray,
+    ns: np.ndarray,
+    r: int,
+    policy: str,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     v = p_star.shape[0]
 
     def draw_true(shape: tuple[int, ...]) -> np.ndarray:
@@ -106,8 +128,9 @@ def _simulate_block(model: CategoricalModel, p_star: np.ndarray, accept: np.ndar
 
     def record(t: int, tokens: np.ndarray) -> None:
         counts = np.bincount(tokens.ravel(), minlength=r * v).reshape(r, v)
-        values = count_metrics(counts, tokens.shape[1], p_star, model.which, model.kl_smoothing,
-                               work=counts_work)
+        values = count_metrics(
+            counts, tokens.shape[1], p_star, model.which, model.kl_smoothing, work=counts_work
+        )
         for k, val in values.items():
             metrics.setdefault(k, np.zeros((r, len(a))))[:, t] = val
 

@@ -37,6 +37,7 @@ class Callback:
     >>> class CountSteps(Callback):
     ...     def __init__(self):
     ...         self.n = 0
+    ...
     ...     def on_step_end(self, trainer):
     ...         self.n += 1
     >>> CountSteps().n
@@ -82,8 +83,11 @@ class LambdaCallback(Callback):
     >>> cb.on_step_end(None)  # hooks not given stay no-ops
     """
 
-    def __init__(self, on_step_end: Callable[[Any], None] | None = None,
-                 on_epoch_end: Callable[[Any, Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_step_end: Callable[[Any], None] | None = None,
+        on_epoch_end: Callable[[Any, Any], None] | None = None,
+    ) -> None:
         self._step = on_step_end
         self._epoch = on_epoch_end
 
@@ -123,8 +127,13 @@ class ProgressBar(Callback):
             return
         from tqdm.auto import tqdm
 
-        self._bar = tqdm(total=trainer.steps_per_epoch, desc=f"epoch {epoch + 1}/"
-                         f"{trainer.epochs}", leave=False, mininterval=0.1, dynamic_ncols=True)
+        self._bar = tqdm(
+            total=trainer.steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{trainer.epochs}",
+            leave=False,
+            mininterval=0.1,
+            dynamic_ncols=True,
+        )
 
     def on_step_end(self, trainer: MinimaxTrainer) -> None:
         if self._bar is not None:
@@ -167,8 +176,12 @@ class EarlyStopping(Callback):
     inf
     """
 
-    def __init__(self, patience: int = 5, min_delta: float = 0.0,
-                 monitor: Literal["averaged", "last"] = "averaged") -> None:
+    def __init__(
+        self,
+        patience: int = 5,
+        min_delta: float = 0.0,
+        monitor: Literal["averaged", "last"] = "averaged",
+    ) -> None:
         if int(patience) < 1:
             raise fail("patience", "be an integer >= 1", patience, "pass e.g. patience=5")
         if monitor not in ("averaged", "last"):
@@ -181,8 +194,12 @@ class EarlyStopping(Callback):
 
     def on_fit_start(self, trainer: MinimaxTrainer) -> None:
         if not trainer.has_eval_data:
-            raise fail("callbacks", "contain EarlyStopping only when evaluation data is given",
-                       "eval_loader=None", "pass eval_loader=... to fit, or drop EarlyStopping")
+            raise fail(
+                "callbacks",
+                "contain EarlyStopping only when evaluation data is given",
+                "eval_loader=None",
+                "pass eval_loader=... to fit, or drop EarlyStopping",
+            )
 
     def on_epoch_end(self, trainer: MinimaxTrainer, record: EpochRecord) -> None:
         ev = record.averaged if self.monitor == "averaged" else record.last
@@ -225,8 +242,9 @@ class Checkpoint(Callback):
 
     order = 100
 
-    def __init__(self, path: str | Path, every_steps: int | None = None,
-                 every_epochs: int | None = 1) -> None:
+    def __init__(
+        self, path: str | Path, every_steps: int | None = None, every_epochs: int | None = 1
+    ) -> None:
         for name, val in (("every_steps", every_steps), ("every_epochs", every_epochs)):
             if val is not None and int(val) < 1:
                 raise fail(name, "be None or an integer >= 1", val, f"pass {name}=None or >= 1")

@@ -25,8 +25,14 @@ import torch
 
 from almo._validation import fail
 
-__all__ = ["capture_rng", "from_plain", "load_checkpoint", "restore_rng", "save_checkpoint",
-           "to_plain"]
+__all__ = [
+    "capture_rng",
+    "from_plain",
+    "load_checkpoint",
+    "restore_rng",
+    "save_checkpoint",
+    "to_plain",
+]
 
 FORMAT = "almo.train.checkpoint/1"
 
@@ -91,13 +97,21 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     """
     target = Path(path)
     if not target.is_file():
-        raise fail("resume_from", "name an existing checkpoint file", str(path),
-                   "pass the path a Checkpoint callback or trainer.save_checkpoint wrote")
+        raise fail(
+            "resume_from",
+            "name an existing checkpoint file",
+            str(path),
+            "pass the path a Checkpoint callback or trainer.save_checkpoint wrote",
+        )
     payload = torch.load(target, map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise fail("resume_from", f"be an almo trainer checkpoint (format {FORMAT!r})", found,
-                   "pass a file written by MinimaxTrainer.save_checkpoint")
+        raise fail(
+            "resume_from",
+            f"be an almo trainer checkpoint (format {FORMAT!r})",
+            found,
+            "pass a file written by MinimaxTrainer.save_checkpoint",
+        )
     return payload
 
 
@@ -112,8 +126,10 @@ def to_plain(value: Any) -> Any:
     (dtype('float64'), [2], ())
     """
     if isinstance(value, np.ndarray):
-        return {"__ndarray__": torch.from_numpy(np.array(value, order="C", copy=True)),
-                "dtype": str(value.dtype)}
+        return {
+            "__ndarray__": torch.from_numpy(np.array(value, order="C", copy=True)),
+            "dtype": str(value.dtype),
+        }
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -139,8 +155,11 @@ def _loader_generators(loader: Any) -> list[torch.Generator]:
     found: list[torch.Generator] = []
     sampler = getattr(loader, "sampler", None)
     batch_sampler = getattr(loader, "batch_sampler", None)
-    candidates = [getattr(loader, "generator", None), getattr(sampler, "generator", None),
-                  getattr(getattr(batch_sampler, "sampler", None), "generator", None)]
+    candidates = [
+        getattr(loader, "generator", None),
+        getattr(sampler, "generator", None),
+        getattr(getattr(batch_sampler, "sampler", None), "generator", None),
+    ]
     for gen in candidates:
         if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
             found.append(gen)
@@ -167,10 +186,17 @@ def capture_rng(loader: Any = None) -> dict[str, Any]:
     version, py_state, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np.asarray(keys, np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": int(version), "state": torch.tensor(py_state, dtype=torch.int64),
-                   "gauss_next": gauss_next},
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(py_state, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
         "loader": [g.get_state() for g in _loader_generators(loader)],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -186,8 +212,7 @@ def restore_rng(state: dict[str, Any], loader: Any = None) -> None:
     legacy = ("MT19937", keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
     np.random.set_state(legacy)  # noqa: NPY002
     py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()),
-                     py["gauss_next"]))
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
     for gen, saved in zip(_loader_generators(loader), state.get("loader", []), strict=False):
         gen.set_state(saved.cpu())
     if "cuda" in state and torch.cuda.is_available():

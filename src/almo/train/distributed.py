@@ -87,7 +87,7 @@ def init_distributed(backend: Literal["auto", "gloo", "nccl"] = "auto") -> Distr
 
     Examples
     --------
-    >>> init_distributed().world_size   # not launched by torchrun: nothing to set up
+    >>> init_distributed().world_size  # not launched by torchrun: nothing to set up
     1
     """
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
