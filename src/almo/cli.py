@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from almo import __version__
+
+if TYPE_CHECKING:
+    from almo.mixtures import MixtureSet
 
 
 def _demo_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +29,7 @@ def _demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_demo)
 
 
-def _demo_sets() -> list[tuple[str, object]]:
+def _demo_sets() -> list[tuple[str, MixtureSet]]:
     from almo.mixtures import BoxSimplex, Polytope, PriorBall, Simplex
 
     prior = np.array([0.4, 0.3, 0.2, 0.1])

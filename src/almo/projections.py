@@ -161,9 +161,9 @@ def project_simplex(v: Any) -> Any:
         return torch.clamp(work - _simplex_tau_sorted(work)[..., None], min=0).to(v.dtype)
     arr = np.asarray(v)
     out_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    work = arr.astype(np.float64, copy=False)
-    tau = _simplex_tau_fast(work) if work.ndim == 1 else _simplex_tau_sorted(work)[..., None]
-    out = np.subtract(work, tau)
+    x = arr.astype(np.float64, copy=False)
+    tau = _simplex_tau_fast(x) if x.ndim == 1 else _simplex_tau_sorted(x)[..., None]
+    out = np.subtract(x, tau)
     np.maximum(out, 0.0, out=out)
     return out.astype(out_dtype, copy=False)
 
@@ -275,15 +275,15 @@ def project_box_simplex(v: Any, lower: Any, upper: Any) -> Any:
         return _clip(work - tau[..., None], lo, hi).to(v.dtype)
     arr = np.asarray(v)
     out_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    work = arr.astype(np.float64, copy=False)
+    x = arr.astype(np.float64, copy=False)
     lower = lower if np.ndim(lower) == 0 else np.asarray(lower, np.float64)
     upper = upper if np.ndim(upper) == 0 else np.asarray(upper, np.float64)
-    if work.ndim == 1 and work.size >= _BOX_SAMPLE_MIN:
-        tau = _box_tau_fast(work, lower, upper)
+    if x.ndim == 1 and x.size >= _BOX_SAMPLE_MIN:
+        tau_x = _box_tau_fast(x, lower, upper)
     else:
-        lo, hi = np.broadcast_to(lower, work.shape), np.broadcast_to(upper, work.shape)
-        tau = solve_threshold(work, lo, hi)[..., None]
-    out = np.subtract(work, tau)
+        lo_x, hi_x = np.broadcast_to(lower, x.shape), np.broadcast_to(upper, x.shape)
+        tau_x = solve_threshold(x, lo_x, hi_x)[..., None]
+    out = np.subtract(x, tau_x)
     np.maximum(out, lower, out=out)
     np.minimum(out, upper, out=out)
     return out.astype(out_dtype, copy=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     )
     results: dict[float, CollapseResult] = {}
     theory: dict[float, np.ndarray] = {}
-    composition = "fixed" if args.policy == "fixed" else "iid"
+    composition: Literal["iid", "fixed"] = "fixed" if args.policy == "fixed" else "iid"
     for i, alpha in enumerate(args.alpha):
         a, m = _schedules(args, alpha, args.n)
         results[alpha] = simulate(

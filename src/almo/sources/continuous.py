@@ -231,6 +231,13 @@ class RidgeModel:
 
         Replicates without data keep ``previous``.
         """
+        if data.y is None:
+            raise fail(
+                "data",
+                "carry labels y for the ridge model",
+                "SampleData with y=None",
+                "pass the SampleData that RidgeModel.sample returned",
+            )
         w = data.mask.astype(float)
         x = data.x * w[..., None]
         y = np.where(data.mask, data.y, 0.0)

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -38,6 +39,10 @@ from almo.sources.metrics import CATEGORICAL_METRICS, categorical_metrics
 from almo.sources.schedules import ScheduleLike, alpha_values, n_values
 from almo.sources.simulate import CollapseResult
 from almo.sources.softmax import one_thread
+
+if TYPE_CHECKING:
+    from almo.mixtures import MixtureSet
+    from almo.weights import WeightRule
 
 __all__ = ["UnigramLogits", "simulate_minimax"]
 
@@ -137,7 +142,10 @@ def simulate_minimax(
     rng = np.random.default_rng(seed)
     family = ObjectiveFamily("log_loss", groups=["true", "synthetic"])
     box = BoxSimplex([alpha_min, 1.0 - alpha_max], [alpha_max, 1.0 - alpha_min])
-    arms = {"minimax": (box, "minimax"), "pooled": (Simplex(2), "fixed")}
+    arms: dict[str, tuple[MixtureSet, str]] = {
+        "minimax": (box, "minimax"),
+        "pooled": (Simplex(2), "fixed"),
+    }
     shape = (replicates, generations + 1)
     metrics = {arm: {k: np.zeros(shape) for k in CATEGORICAL_METRICS} for arm in arms}
     weights = np.zeros((*shape, 2))
@@ -147,8 +155,8 @@ def simulate_minimax(
         init: torch.Tensor,
         true_tokens: np.ndarray,
         syn_tokens: np.ndarray,
-        mset: object,
-        rule: object,
+        mset: MixtureSet,
+        rule: WeightRule,
         n_epochs: int,
     ) -> tuple[torch.Tensor, np.ndarray]:
         model = UnigramLogits(v)
@@ -241,12 +249,12 @@ def _record(
 def _batches(
     true_tokens: np.ndarray, syn_tokens: np.ndarray, batch_size: int, rng: np.random.Generator
 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    tokens = np.concatenate([true_tokens, syn_tokens])
-    groups = np.concatenate(
+    all_tokens = np.concatenate([true_tokens, syn_tokens])
+    all_groups = np.concatenate(
         [np.zeros(len(true_tokens), np.int64), np.ones(len(syn_tokens), np.int64)]
     )
-    order = rng.permutation(len(tokens))
-    tokens, groups = torch.as_tensor(tokens[order]), torch.as_tensor(groups[order])
+    order = rng.permutation(len(all_tokens))
+    tokens, groups = torch.as_tensor(all_tokens[order]), torch.as_tensor(all_groups[order])
     x = torch.zeros(len(tokens), 1)
     return [
         (x[i : i + batch_size], tokens[i : i + batch_size], groups[i : i + batch_size])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 
@@ -28,6 +28,8 @@ from almo.sources.simulate import CollapseResult
 
 __all__ = ["plot_error_curves", "plot_final_heatmap", "plot_metric_curves"]
 
+Label = TypeVar("Label")  # the key of each run: a policy name, an α...
+
 
 def _band(ax: plt.Axes, res: CollapseResult, metric: str, label: str, color: str) -> None:
     t = np.arange(res.generations + 1)
@@ -39,9 +41,9 @@ def _band(ax: plt.Axes, res: CollapseResult, metric: str, label: str, color: str
 
 
 def plot_error_curves(
-    results: Mapping[object, CollapseResult],
+    results: Mapping[Label, CollapseResult],
     path: str | Path,
-    theory: Mapping[object, np.ndarray] | None = None,
+    theory: Mapping[Label, np.ndarray] | None = None,
     metric: str = "l2",
     title: str = "Error across generations",
     label: str = "α",
@@ -94,7 +96,7 @@ def _finish_generation_axes(
 
 
 def plot_metric_curves(
-    results: Mapping[object, CollapseResult],
+    results: Mapping[Label, CollapseResult],
     path: str | Path,
     metric: str,
     title: str,

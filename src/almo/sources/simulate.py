@@ -189,16 +189,19 @@ def simulate(
     temperature = check_temperature(temperature)
     if top_k is not None:
         check_top_k(top_k, 1)
-    tokens_ok = (
-        isinstance(model, CategoricalModel)
+    # The model when the token path is exact for it, else None.
+    token_model = (
+        model
+        if isinstance(model, CategoricalModel)
         and model.smoothing == 0
         and temperature == 1.0
         and top_k is None
         and policy in ("replace", "fixed")
+        else None
     )
     if method not in ("auto", "counts", "tokens"):
         raise fail("method", "be 'auto', 'counts' or 'tokens'", method, "pass method='auto'")
-    if method == "tokens" and not tokens_ok:
+    if method == "tokens" and token_model is None:
         raise fail(
             "method",
             "be 'tokens' only for the unsmoothed CategoricalModel at "
@@ -206,23 +209,32 @@ def simulate(
             method,
             "pass method='auto'",
         )
+    if method == "counts":
+        token_model = None
     rng = np.random.default_rng(seed)
     info = {
         "model": repr(model),
         "temperature": temperature,
         "top_k": top_k,
-        "method": "tokens" if tokens_ok and method != "counts" else "counts",
+        "method": "counts" if token_model is None else "tokens",
     }
-    tokens = info["method"] == "tokens"  # the token path runs blocks of replicates at once
+    tokens = token_model is not None  # the token path runs blocks of replicates at once
     bar = tqdm(
         total=int(replicates) if tokens else generations + 1,
         disable=not progress,
         desc=f"collapse[{policy}]",
         unit="replicate" if tokens else "generation",
     )
-    if tokens:
+    if token_model is not None:
         metrics = simulate_tokens(
-            model, model.truth_params(truth), a, ns, int(replicates), policy, rng, bar.update
+            token_model,
+            token_model.truth_params(truth),
+            a,
+            ns,
+            int(replicates),
+            policy,
+            rng,
+            bar.update,
         )
     else:
         metrics = _simulate_counts(

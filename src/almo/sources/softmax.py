@@ -110,6 +110,7 @@ class SoftmaxBigramModel(NGramModel):
             logits = self._sgd(init.requires_grad_(True), counts.reshape(r, k * v), empty, gen)
         probs = torch.softmax(logits.detach(), dim=-1).numpy()
         if bool(empty.any()):
+            assert previous is not None  # an empty replicate without `previous` raised above
             keep = empty.numpy()
             probs[keep] = np.broadcast_to(previous, probs.shape)[keep]
         return probs
