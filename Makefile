@@ -1,4 +1,4 @@
-# almo — set-up, demo and tests.  `make demo` and `make test` each create .venv when missing.
+# almo — set-up, demo, lint and tests.  Each target creates .venv when missing.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Override on GPU machines, e.g. `make test TORCH_SPEC="torch==2.13.0 --index-url ..."`.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint format bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,19 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# Lint as CI does: ruff's rules, ruff's formatting (checked, not applied) and mypy on src.
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+# Apply ruff's formatting and its safe fixes.
+format: install
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
 
 bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .mypy_cache
