@@ -65,11 +65,14 @@ def _per_sample(name, outputs, targets):
 
 # --- classification references ---------------------------------------------------------------
 
+
 def test_log_loss_matches_sklearn_per_sample(multiclass, binary):
     s, y = multiclass
     got = _per_sample("log_loss", s, y)
     probs = _softmax(s)
-    ref = [log_loss(y[i:i + 1], probs[i:i + 1], labels=range(s.shape[1])) for i in range(len(y))]
+    ref = [
+        log_loss(y[i : i + 1], probs[i : i + 1], labels=range(s.shape[1])) for i in range(len(y))
+    ]
     np.testing.assert_allclose(got, ref, rtol=0, atol=TOL)
     s, y = binary
     got = _per_sample("log_loss", s, y)
@@ -79,7 +82,7 @@ def test_log_loss_matches_sklearn_per_sample(multiclass, binary):
 def test_hinge_matches_sklearn_crammer_singer_and_binary(multiclass, binary):
     s, y = multiclass
     got = _per_sample("hinge", s, y)
-    ref = [hinge_loss(y[i:i + 1], s[i:i + 1], labels=range(s.shape[1])) for i in range(len(y))]
+    ref = [hinge_loss(y[i : i + 1], s[i : i + 1], labels=range(s.shape[1])) for i in range(len(y))]
     np.testing.assert_allclose(got, ref, rtol=0, atol=TOL)
     assert abs(got.mean() - hinge_loss(y, s, labels=range(s.shape[1]))) < TOL
     s, y = binary
@@ -130,8 +133,12 @@ def test_focal_matches_numpy(multiclass, gamma):
 
 def test_focal_gamma_zero_is_log_loss(multiclass):
     s, y = multiclass
-    np.testing.assert_allclose(make_loss("focal", gamma=0)(_t(s), _t(y)).numpy(),
-                               _per_sample("log_loss", s, y), rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        make_loss("focal", gamma=0)(_t(s), _t(y)).numpy(),
+        _per_sample("log_loss", s, y),
+        rtol=0,
+        atol=TOL,
+    )
 
 
 def test_zero_one_matches_numpy(multiclass, binary):
@@ -154,23 +161,32 @@ def test_binary_score_equals_two_logits_zero_s(binary, name):
 def test_binary_brier_is_half_the_two_column_sum(binary):
     s, y = binary
     two = np.stack([np.zeros_like(s), s], axis=1)
-    np.testing.assert_allclose(2 * _per_sample("brier", s, y), _per_sample("brier", two, y),
-                               rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        2 * _per_sample("brier", s, y), _per_sample("brier", two, y), rtol=0, atol=TOL
+    )
 
 
 # --- regression references -------------------------------------------------------------------
+
 
 def test_squared_and_absolute_match_sklearn(regression):
     pred, y = regression
     np.testing.assert_allclose(
         _per_sample("squared", pred, y),
-        mean_squared_error(y[None], pred[None], multioutput="raw_values"), rtol=0, atol=TOL)
+        mean_squared_error(y[None], pred[None], multioutput="raw_values"),
+        rtol=0,
+        atol=TOL,
+    )
     np.testing.assert_allclose(
         _per_sample("absolute", pred, y),
-        mean_absolute_error(y[None], pred[None], multioutput="raw_values"), rtol=0, atol=TOL)
+        mean_absolute_error(y[None], pred[None], multioutput="raw_values"),
+        rtol=0,
+        atol=TOL,
+    )
     # (n, 1) predictions and targets are accepted
-    np.testing.assert_allclose(_per_sample("squared", pred[:, None], y[:, None]),
-                               (pred - y) ** 2, rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        _per_sample("squared", pred[:, None], y[:, None]), (pred - y) ** 2, rtol=0, atol=TOL
+    )
 
 
 @pytest.mark.parametrize("tau", [0.05, 0.5, 0.9])
@@ -229,6 +245,7 @@ def test_zero_one_refuses_backward(multiclass):
 
 # --- Lipschitz constants ---------------------------------------------------------------------
 
+
 def _score_pairs(rng, n, dim, scale):
     a = rng.normal(scale=scale, size=(n, dim))
     b = a + rng.normal(scale=rng.choice([1e-3, 0.1, 1.0, 5.0], size=(n, 1)), size=(n, dim))
@@ -263,13 +280,20 @@ def test_lipschitz_sqrt2_is_attained_by_log_loss_and_hinge():
         assert abs(float(g.norm()) - math.sqrt(2)) < 1e-9
 
 
-@pytest.mark.parametrize("name,params", [("absolute", {}), ("huber", {"delta": 0.7}),
-                                         ("pinball", {"tau": 0.2}), ("pinball", {"tau": 0.8})])
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("absolute", {}),
+        ("huber", {"delta": 0.7}),
+        ("pinball", {"tau": 0.2}),
+        ("pinball", {"tau": 0.8}),
+    ],
+)
 def test_lipschitz_regression_empirical_and_tight(rng, name, params):
     loss = make_loss(name, **params)
     a, b = _score_pairs(rng, 2000, 1, 3.0)
     y = _t(rng.normal(scale=3.0, size=2000))
-    ratio = ((loss(_t(a[:, 0]), y) - loss(_t(b[:, 0]), y)).abs() / _t(np.abs(a - b)[:, 0]))
+    ratio = (loss(_t(a[:, 0]), y) - loss(_t(b[:, 0]), y)).abs() / _t(np.abs(a - b)[:, 0])
     assert float(ratio.max()) <= loss.lipschitz + 1e-9
     assert float(ratio.max()) >= 0.95 * loss.lipschitz  # the constant is the tight one
 
@@ -293,6 +317,7 @@ def test_unbounded_losses_report_inf_and_a_local_constant(rng, name):
 
 # --- registry, specs and errors --------------------------------------------------------------
 
+
 def test_registry_flags():
     convex = {"log_loss", "hinge", "squared_hinge", "squared", "absolute", "huber", "pinball"}
     assert {n for n, loss in LOSSES.items() if loss.convex_for_linear} == convex
@@ -307,22 +332,26 @@ def test_make_loss_names_and_params():
     assert make_loss("huber", delta=1.0).name == "huber"
     assert make_loss("huber", delta=2.5).name == "huber(delta=2.5)"
     assert make_loss("huber", delta=2.5).lipschitz == 2.5
+    assert make_loss("huber", delta=2.5).kind == "huber"  # the registry entry, not the name
     assert make_loss("pinball", tau=0.9).lipschitz == pytest.approx(0.9)
     assert make_loss("focal", gamma=1).params == {"gamma": 1.0}
     assert "Loss(name='hinge'" in repr(LOSSES["hinge"])
 
 
-@pytest.mark.parametrize("name,params,match", [
-    ("focal", {"gamma": -0.5}, r"focal\.gamma.*>= 0.*-0\.5"),
-    ("huber", {"delta": 0.0}, r"huber\.delta.*> 0"),
-    ("huber", {"delta": -1.0}, r"huber\.delta.*> 0"),
-    ("pinball", {"tau": 0.0}, r"pinball\.tau.*\(0, 1\)"),
-    ("pinball", {"tau": 1.0}, r"pinball\.tau.*\(0, 1\)"),
-    ("pinball", {"tau": 1.5}, r"pinball\.tau.*\(0, 1\)"),
-    ("huber", {"tau": 0.5}, r"huber parameters.*\['delta'\]"),
-    ("hinge", {"delta": 1.0}, r"hinge parameters.*no parameters"),
-    ("hnige", {}, r"one of \[.*'hinge'.*'log_loss'"),
-])
+@pytest.mark.parametrize(
+    "name,params,match",
+    [
+        ("focal", {"gamma": -0.5}, r"focal\.gamma.*>= 0.*-0\.5"),
+        ("huber", {"delta": 0.0}, r"huber\.delta.*> 0"),
+        ("huber", {"delta": -1.0}, r"huber\.delta.*> 0"),
+        ("pinball", {"tau": 0.0}, r"pinball\.tau.*\(0, 1\)"),
+        ("pinball", {"tau": 1.0}, r"pinball\.tau.*\(0, 1\)"),
+        ("pinball", {"tau": 1.5}, r"pinball\.tau.*\(0, 1\)"),
+        ("huber", {"tau": 0.5}, r"huber parameters.*\['delta'\]"),
+        ("hinge", {"delta": 1.0}, r"hinge parameters.*no parameters"),
+        ("hnige", {}, r"one of \[.*'hinge'.*'log_loss'"),
+    ],
+)
 def test_bad_loss_specs(name, params, match):
     with pytest.raises(ALMOValueError, match=match):
         make_loss(name, **params)
@@ -331,8 +360,7 @@ def test_bad_loss_specs(name, params, match):
 def test_custom_losses():
     cube = resolve_loss(("cube", lambda out, y: (out - y).abs() ** 3))
     assert cube.task == "custom" and cube.lipschitz == math.inf and cube.differentiable
-    torch.testing.assert_close(cube(torch.tensor([2.0]), torch.tensor([0.0])),
-                               torch.tensor([8.0]))
+    torch.testing.assert_close(cube(torch.tensor([2.0]), torch.tensor([0.0])), torch.tensor([8.0]))
     bad = Loss("bad", lambda out, y: (out - y).mean())
     with pytest.raises(ALMOValueError, match=r"loss 'bad'.*shape \(3,\).*shape \(\)"):
         bad(torch.zeros(3), torch.zeros(3))
@@ -346,18 +374,21 @@ def test_custom_losses():
         resolve_loss(3)
 
 
-@pytest.mark.parametrize("name,outputs,targets,match", [
-    ("hinge", torch.zeros(3, 2), torch.zeros(4, dtype=torch.long), r"n = len\(targets\)"),
-    ("hinge", torch.zeros(3, 2), torch.zeros(3), "integer class labels.*y.long"),
-    ("hinge", torch.zeros(3, 2), torch.tensor([0, 2, 1]), r"labels in \[0, 1\].*\[0, 2\]"),
-    ("log_loss", torch.zeros(3), torch.tensor([0, -1, 1]), r"labels in \[0, 1\]"),
-    ("absolute", torch.zeros(3), torch.tensor([0, 1, 1]), "floating.*absolute"),
-    ("absolute", torch.zeros(3, 2), torch.zeros(3), r"\(n,\) or \(n, 1\) for regression"),
-    ("squared", torch.zeros(3, 2), torch.zeros(3), r"\(n,\) or \(n, 1\) for regression"),
-    ("squared", torch.zeros(3, 2, 2), torch.zeros(3), r"shape \(n,\) or \(n, C\)"),
-    ("hinge", torch.zeros(3, 2, dtype=torch.long), torch.zeros(3), "floating torch tensor"),
-    ("hinge", np.zeros((3, 2)), torch.zeros(3), "floating torch tensor.*ndarray"),
-])
+@pytest.mark.parametrize(
+    "name,outputs,targets,match",
+    [
+        ("hinge", torch.zeros(3, 2), torch.zeros(4, dtype=torch.long), r"n = len\(targets\)"),
+        ("hinge", torch.zeros(3, 2), torch.zeros(3), "integer class labels.*y.long"),
+        ("hinge", torch.zeros(3, 2), torch.tensor([0, 2, 1]), r"labels in \[0, 1\].*\[0, 2\]"),
+        ("log_loss", torch.zeros(3), torch.tensor([0, -1, 1]), r"labels in \[0, 1\]"),
+        ("absolute", torch.zeros(3), torch.tensor([0, 1, 1]), "floating.*absolute"),
+        ("absolute", torch.zeros(3, 2), torch.zeros(3), r"\(n,\) or \(n, 1\) for regression"),
+        ("squared", torch.zeros(3, 2), torch.zeros(3), r"\(n,\) or \(n, 1\) for regression"),
+        ("squared", torch.zeros(3, 2, 2), torch.zeros(3), r"shape \(n,\) or \(n, C\)"),
+        ("hinge", torch.zeros(3, 2, dtype=torch.long), torch.zeros(3), "floating torch tensor"),
+        ("hinge", np.zeros((3, 2)), torch.zeros(3), "floating torch tensor.*ndarray"),
+    ],
+)
 def test_bad_batches(name, outputs, targets, match):
     with pytest.raises(ALMOValueError, match=match):
         LOSSES[name](outputs, targets)

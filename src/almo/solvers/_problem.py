@@ -16,20 +16,9 @@ from typing import Any, Literal
 import numpy as np
 
 from almo._validation import check_positive, fail
-from almo.solvers._losses import (
-    CLASSIFICATION_LOSSES,
-    REGRESSION_LOSSES,
-    ScoreLoss,
-    Targets,
-    score_loss,
-)
+from almo.losses import LOSS_KINDS, Loss, ScoreLoss, Targets, resolve_loss
 
 Task = Literal["binary", "multiclass", "regression"]
-_NOT_CONVEX = {
-    "brier": "it composes the squared error with the softmax, which is not convex in the scores",
-    "focal": "its down-weighting of easy samples makes it non-convex in the scores",
-    "zero_one": "it is a step function of the scores (evaluation only)",
-}
 
 
 @dataclass(frozen=True)
@@ -101,13 +90,13 @@ def build_problem(X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize
     if y.shape != (n,):
         raise fail("y", f"have shape ({n},), one target per row of X", y.shape,
                    "pass a 1-D array of labels or values")
-    task, targets, classes, n_outputs = _targets(y, [name for name, _, _ in specs])
+    task, targets, classes, n_outputs = _targets(y, specs)
     l2 = check_positive("l2", l2, allow_zero=True)
     group_rows, group_names = _groups(groups, n)
     design = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
     objectives = []
-    for name, params, label in specs:
-        loss = score_loss(name, task, params)
+    for spec in specs:
+        loss, label = _convex_form(spec, task), spec.name
         for rows, gname in zip(group_rows, group_names, strict=True):
             objectives.append(Objective(label if gname is None else f"{label}@{gname}", loss,
                                         rows, targets.take(rows), 1.0))
@@ -132,40 +121,37 @@ def _check_X(X: Any) -> np.ndarray:
     return arr
 
 
-def _loss_specs(losses: Any) -> list[tuple[str, dict[str, float], str]]:
-    from almo.losses import Loss, resolve_loss
-
+def _loss_specs(losses: Any) -> list[Loss]:
     items = [losses] if isinstance(losses, (str, Loss)) else list(losses) \
         if isinstance(losses, Sequence) else None
     if not items:
         raise fail("losses", "be a loss name or a non-empty list of them", losses,
                    'pass e.g. ["log_loss", "squared"]')
-    known = sorted(CLASSIFICATION_LOSSES | REGRESSION_LOSSES)
-    specs: list[tuple[str, dict[str, float], str]] = []
+    known = sorted(name for name, kind in LOSS_KINDS.items() if kind.forms)
+    specs: list[Loss] = []
     for item in items:
-        base = item.split("(")[0] if isinstance(item, str) else \
-            getattr(item, "name", "").split("(")[0]
-        if base in _NOT_CONVEX:
-            raise fail("losses", "hold losses convex in the weights of a linear model", base,
-                       f"drop {base!r} ({_NOT_CONVEX[base]}); use one of {known}, or train "
-                       "it with MinimaxTrainer")
         loss = resolve_loss(item)
-        if loss.task == "custom" or not loss.convex_for_linear or base not in known:
+        kind = LOSS_KINDS[loss.kind] if loss.kind is not None else None
+        if kind is not None and not kind.forms:
+            raise fail("losses", "hold losses convex in the weights of a linear model",
+                       loss.name, f"drop {loss.name!r} ({kind.not_convex}); use one of "
+                       f"{known}, or train it with MinimaxTrainer")
+        if kind is None:
             raise fail("losses", f"be built-in convex losses among {known}", loss.name,
                        "use a built-in name or make_loss(...); custom losses need "
                        "MinimaxTrainer")
-        specs.append((base, dict(loss.params), loss.name))
-    names = [label for _, _, label in specs]
+        specs.append(loss)
+    names = [loss.name for loss in specs]
     if len(set(names)) != len(names):
         raise fail("losses", "have distinct entries", names,
                    "drop the duplicate loss")
     return specs
 
 
-def _targets(y: np.ndarray, names: list[str]) -> tuple[Task, Targets, np.ndarray | None, int]:
+def _targets(y: np.ndarray, losses: list[Loss]) -> tuple[Task, Targets, np.ndarray | None, int]:
     is_labels = y.dtype.kind in "biuUSO"
-    classification = sorted(set(names) & (CLASSIFICATION_LOSSES - REGRESSION_LOSSES))
-    regression = sorted(set(names) & (REGRESSION_LOSSES - CLASSIFICATION_LOSSES))
+    classification = [loss.name for loss in losses if loss.task == "classification"]
+    regression = [loss.name for loss in losses if loss.task == "regression"]
     if classification and regression:
         raise fail("losses", "be all classification or all regression losses",
                    {"classification": classification, "regression": regression},
@@ -180,17 +166,22 @@ def _targets(y: np.ndarray, names: list[str]) -> tuple[Task, Targets, np.ndarray
         if not np.all(np.isfinite(y)):
             raise fail("y", "hold finite regression targets", "NaN or inf values",
                        "drop or impute the missing targets")
-        value = y.astype(np.float64)
-        return "regression", Targets(value=value), None, 1
+        return "regression", Targets.of_values(y), None, 1
     classes, labels = np.unique(y, return_inverse=True)
     if classes.size < 2:
         raise fail("y", "hold at least two classes", classes.tolist(),
                    "check the labels: a classifier needs two classes or more")
-    if classes.size == 2:
-        sign = 2.0 * labels - 1.0
-        return "binary", Targets(labels=labels, sign=sign, value=sign), classes, 1
-    onehot = np.eye(classes.size)[labels]
-    return "multiclass", Targets(labels=labels, onehot=onehot), classes, classes.size
+    task: Task = "binary" if classes.size == 2 else "multiclass"
+    n_outputs = 1 if task == "binary" else classes.size
+    return task, Targets.of_labels(labels, classes.size), classes, n_outputs
+
+
+def _convex_form(loss: Loss, task: Task) -> ScoreLoss:
+    form = loss.convex_form(task)
+    if form is None:  # _loss_specs and _targets leave only losses with a form for the task
+        raise fail("losses", f"be convex in the scores of a {task} linear model", loss.name,
+                   "use a loss with a convex form for this task")
+    return form
 
 
 def _groups(groups: Any, n: int) -> tuple[list[np.ndarray], list[str | None]]:

@@ -35,8 +35,8 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 
+from almo.losses import ScoreLoss, Targets
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex
-from almo.solvers._losses import ScoreLoss, Targets
 from almo.solvers._problem import LinearProblem
 
 
@@ -136,41 +136,18 @@ def polytope_rows(mixture_set: BoxSimplex | Polytope) -> tuple[np.ndarray, np.nd
 def loss_expression(loss: ScoreLoss, task: str, S: cp.Expression, t: Targets) -> cp.Expression:
     """Σ_i ℓ(S_i, y_i) as a DCP expression; S has shape (m, C) (C = 1 for scalar scores).
 
+    The expression is the loss's own (``loss.cvxpy``); ``task`` is implied by the form.
+
     Examples
     --------
-    >>> from almo.solvers._losses import Absolute
-    >>> expr = loss_expression(Absolute(), "regression", cp.Constant(np.array([[1.0], [3.0]])),
-    ...                        Targets(value=np.array([0.0, 1.0])))
+    >>> from almo.losses import make_loss
+    >>> form = make_loss("absolute").convex_form("regression")
+    >>> S, t = cp.Constant(np.array([[1.0], [3.0]])), Targets(value=np.array([0.0, 1.0]))
+    >>> expr = loss_expression(form, "regression", S, t)
     >>> float(expr.value)
     3.0
     """
-    name = loss.name
-    if task == "multiclass":
-        Y = t.onehot
-        true = cp.sum(cp.multiply(Y, S), axis=1)
-        if name == "log_loss":
-            return cp.sum(cp.log_sum_exp(S, axis=1) - true)
-        margin = cp.max(S + 1.0 - Y, axis=1) - true  # Crammer–Singer, ≥ 0
-        if name == "hinge":
-            return cp.sum(margin)
-        if name == "squared_hinge":
-            return cp.sum_squares(cp.pos(margin))
-        return cp.sum_squares(S - Y)
-    s = S[:, 0]
-    if task == "binary" and name != "squared":
-        m = 1.0 - cp.multiply(t.sign, s)
-        return {"log_loss": lambda: cp.sum(cp.logistic(-cp.multiply(t.sign, s))),
-                "hinge": lambda: cp.sum(cp.pos(m)),
-                "squared_hinge": lambda: cp.sum_squares(cp.pos(m))}[name]()
-    r = s - t.value
-    if name == "squared":
-        return cp.sum_squares(r)
-    if name == "absolute":
-        return cp.norm1(r)
-    if name == "huber":
-        return 0.5 * cp.sum(cp.huber(r, loss.delta))  # cvxpy's huber is twice ours
-    tau = loss.tau
-    return cp.sum(cp.maximum(-tau * r, (1.0 - tau) * r))
+    return loss.cvxpy(S, t)
 
 
 def solve_cvxpy(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
