@@ -11,6 +11,7 @@ contaminated-retraining simulator (:mod:`almo.sources`).
 """
 
 from almo._validation import ALMOValueError, NonFiniteLossError
+from almo.exceptions import DivergenceError, SolverError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
 from almo.objectives import ObjectiveFamily, ObjectiveValues
@@ -42,6 +43,7 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "ConvergenceWarning",
+    "DivergenceError",
     "EarlyStopping",
     "Evaluation",
     "ExponentiatedAscent",
@@ -59,6 +61,7 @@ __all__ = [
     "ProgressBar",
     "ProjectedAscent",
     "Simplex",
+    "SolverError",
     "WeightRule",
     "WorstCase",
     "make_loss",

@@ -1,7 +1,8 @@
 """Input checks shared by every module.
 
 Every message names the argument, the rule it breaks, the value found and a fix, so that a user
-can correct the call without reading the source.
+can correct the call without reading the source. The error types live in
+:mod:`almo.exceptions`; they are imported here too, where the checks raise them.
 """
 
 from __future__ import annotations
@@ -10,13 +11,7 @@ from typing import Any
 
 import numpy as np
 
-
-class ALMOValueError(ValueError):
-    """A value breaks a documented rule; the message names the argument, rule, value and fix."""
-
-
-class NonFiniteLossError(ALMOValueError, FloatingPointError):
-    """A loss vector holds NaN or inf; the message names the objectives concerned."""
+from almo.exceptions import ALMOValueError, NonFiniteLossError
 
 
 def fail(argument: str, rule: str, found: Any, fix: str) -> ALMOValueError:
@@ -40,15 +35,18 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
     ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
     if not ok:
         rule = "be finite and >= 0" if allow_zero else "be finite and > 0"
-        raise fail(name, rule, value, f"pass a {'non-negative' if allow_zero else 'positive'} "
-                   f"finite `{name}`, e.g. 0.1")
+        raise fail(
+            name,
+            rule,
+            value,
+            f"pass a {'non-negative' if allow_zero else 'positive'} finite `{name}`, e.g. 0.1",
+        )
     return v
 
 
 def check_finite_losses(losses: Any, names: list[str] | None = None, *, where: str = "") -> None:
     """Raise :class:`NonFiniteLossError` naming the objectives whose loss is NaN or inf."""
-    arr = np.asarray(losses.detach().cpu() if hasattr(losses, "detach") else losses,
-                     dtype=float)
+    arr = np.asarray(losses.detach().cpu() if hasattr(losses, "detach") else losses, dtype=float)
     bad = ~np.isfinite(arr)
     if bad.any():
         idx = np.flatnonzero(bad.reshape(-1) if arr.ndim else bad.reshape(1))
@@ -57,4 +55,5 @@ def check_finite_losses(losses: Any, names: list[str] | None = None, *, where: s
         at = f" at {where}" if where else ""
         raise NonFiniteLossError(
             f"`losses` must be finite{at}; found {values.tolist()} for {labels}. Fix: lower the "
-            "learning rate, normalize the objectives, or check the data for NaN/inf.")
+            "learning rate, normalize the objectives, or check the data for NaN/inf."
+        )

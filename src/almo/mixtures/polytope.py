@@ -1,0 +1,161 @@
+"""General polytopes {λ ∈ Δ_p : A λ ≤ b}: projection QP and worst-case LP solved with cvxpy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from almo import _cvxpy
+from almo._validation import fail
+from almo.mixtures._rows import PolyhedralSet
+from almo.mixtures.base import _vector
+
+__all__ = ["Polytope"]
+
+# Interior-point solves pushed well past Clarabel's defaults, so that the final round-off
+# repair (clip, renormalize, pull towards an interior point) moves λ by ~1e-10 only.
+_TIGHT = {"tol_feas": 1e-11, "tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_ktratio": 1e-9}
+_FIX = "the set may be numerically degenerate: rescale A and b, or drop redundant rows"
+
+
+class Polytope(PolyhedralSet):
+    """Mixtures satisfying linear constraints: {λ ∈ Δ_p : A λ ≤ b}.
+
+    The projection QP and the worst-case LP are built once with cvxpy parameters (DPP) and
+    re-solved for each call; an empty set is detected at construction.
+
+    Parameters
+    ----------
+    A : array of shape (m, p)
+        Constraint matrix.
+    b : array of shape (m,)
+        Right-hand sides.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> poly = Polytope(A=[[1.0, -1.0, 0.0]], b=[0.0])  # λ_0 ≤ λ_1
+    >>> poly.worst_case([0.9, 0.1, 0.2]).weights.round(6).tolist()
+    [0.5, 0.5, 0.0]
+    >>> poly.contains(poly.project(np.array([1.0, 0.0, 0.0])))
+    True
+    """
+
+    has_fast_projection = False
+
+    def __init__(self, A: Any, b: Any) -> None:
+        import cvxpy as cp
+
+        try:
+            A = np.asarray(A, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise fail("A", "be a 2-D array of numbers", A, "pass an (m, p) matrix") from None
+        if A.ndim != 2 or A.size == 0:
+            raise fail(
+                "A",
+                "be a non-empty 2-D array of shape (m, p)",
+                f"shape {A.shape}",
+                "wrap a single constraint as np.atleast_2d(row)",
+            )
+        if not np.all(np.isfinite(A)):
+            raise fail("A", "be finite (no NaN or inf)", A, "replace the NaN/inf entries")
+        b = _vector("b", b)
+        if b.shape != (A.shape[0],):
+            raise fail(
+                "b",
+                f"have shape ({A.shape[0]},), one bound per row of A",
+                f"shape {b.shape}",
+                "pass one right-hand side per constraint",
+            )
+        self.A, self.b, self.p = A, b, A.shape[1]
+        lam, cheb = cp.Variable(self.p), cp.Variable()
+        # Chebyshev-like centre: the largest common slack s of every constraint (λ ≥ s too).
+        norms = np.maximum(np.linalg.norm(A, axis=1), 1e-300)
+        centre = cp.Problem(
+            cp.Maximize(cheb), [A @ lam + cheb * norms <= b, lam >= cheb, cp.sum(lam) == 1]
+        )
+        _cvxpy.solve(centre, "the Polytope centre LP", fix=_FIX, retry_default=True, **_TIGHT)
+        if cheb.value < -1e-9:
+            raise fail(
+                "A, b",
+                "describe a non-empty set {λ in the simplex : A λ <= b}",
+                f"constraints violated by at least {-float(cheb.value):.3g} everywhere",
+                "loosen b or remove contradictory rows",
+            )
+        self._slack = max(float(cheb.value), 0.0)
+        self._centre = self._repair(np.asarray(lam.value))
+        self._v = cp.Parameter(self.p)
+        self._ell = cp.Parameter(self.p)
+        self._x = cp.Variable(self.p)
+        cons = self.cvxpy_constraints(self._x)
+        # ½||x||² - ⟨v, x⟩ keeps the objective a plain QP (no cone) for the solver.
+        self._qp = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(self._x) - self._v @ self._x), cons)
+        self._lp = cp.Problem(cp.Maximize(self._ell @ self._x), cons)
+        self._mid = self._project_np(np.full((1, self.p), 1.0 / self.p))[0]
+
+    def __repr__(self) -> str:
+        return f"Polytope(A=<{self.A.shape[0]}x{self.p}>, b={self.b!r})"
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.A, self.b
+
+    def _repair(self, x: np.ndarray) -> np.ndarray:
+        """Remove solver round-off: back onto the simplex, then towards the centre if A x > b."""
+        x = np.maximum(x, 0.0)
+        x = x / x.sum()
+        if self._slack > 0 and hasattr(self, "_centre"):
+            c = self._centre
+            step = self.A @ (x - c)
+            room = self.b - self.A @ c
+            with np.errstate(divide="ignore"):
+                ratios = np.where(step > 0, room / step, np.inf)
+            theta = min(1.0, float(ratios.min()))
+            x = c + theta * (x - c)
+        return x
+
+    def _project_np(self, v: np.ndarray) -> np.ndarray:
+        out = np.empty_like(v)
+        for i, row in enumerate(v):  # one re-solve per row: the problem is built once
+            if self._contains_np(row, 0.0) and row.min() >= 0 and row.sum() == 1.0:
+                out[i] = row
+                continue
+            self._v.value = row
+            _cvxpy.solve(
+                self._qp, "the Polytope projection QP", fix=_FIX, retry_default=True, **_TIGHT
+            )
+            x = np.asarray(self._x.value)
+            out[i] = self._polish(x, row)
+        return out
+
+    def _polish(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Solve the QP exactly on the active set the interior-point solve points to.
+
+        Interior-point iterates approach degenerate optima only to ~sqrt(tolerance); the KKT
+        system on the guessed active set gives the optimum to round-off when the guess is
+        right (feasible, multipliers ≥ 0), and the repaired solver point is kept otherwise.
+        """
+        tol = 1e-6 * (1.0 + np.abs(v).max())
+        act = self.A @ x - self.b > -tol
+        zero = np.flatnonzero(x < tol)
+        C = np.vstack([self.A[act], -np.eye(self.p)[zero], np.ones((1, self.p))])
+        d = np.concatenate([self.b[act], np.zeros(zero.size), [1.0]])
+        y = np.linalg.lstsq(C @ C.T, C @ v - d, rcond=None)[0]
+        z = v - C.T @ y
+        feasible = (
+            z.min() >= -1e-12 and abs(z.sum() - 1) <= 1e-12 and np.all(self.A @ z <= self.b + 1e-12)
+        )
+        if feasible and y[:-1].min(initial=0.0) >= -1e-9 * (1.0 + np.abs(y).max()):
+            return self._repair(z)
+        return self._repair(x)
+
+    def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
+        self._ell.value = ell
+        _cvxpy.solve(self._lp, "the Polytope worst-case LP", fix=_FIX, retry_default=True, **_TIGHT)
+        return self._repair(np.asarray(self._x.value))
+
+    def _contains_np(self, w: np.ndarray, atol: float) -> bool:
+        return bool(np.all(self.A @ w <= self.b + atol))
+
+    def _uniform(self) -> np.ndarray:
+        return self._mid
