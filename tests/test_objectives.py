@@ -189,25 +189,31 @@ def test_calibrate_initial_normalizes_to_one_and_keeps_raw():
     np.testing.assert_allclose(family.lipschitz, ObjectiveFamily().lipschitz)
 
 
-def test_first_call_calibrates_and_absent_groups_wait_for_their_first_batch():
+def test_uncalibrated_family_refuses_and_absent_groups_stay_uncalibrated():
     scores, labels = _batch(11, n=10)
     family = ObjectiveFamily("log_loss", groups=3, normalize="initial")
-    first = family(scores, labels, torch.zeros(10, dtype=torch.long))  # groups 1, 2 absent
-    torch.testing.assert_close(first, torch.tensor([1.0, 0, 0], dtype=torch.float64))
+    with pytest.raises(ALMOValueError, match=r"calibrated before use.*log_loss@group0"):
+        family(scores, labels, torch.zeros(10, dtype=torch.long))
+    family.calibrate(scores, labels, torch.zeros(10, dtype=torch.long))  # groups 1, 2 absent
     assert family.calibrated.tolist() == [True, False, False] and family.needs_calibration
+    with pytest.raises(ALMOValueError, match=r"no scale yet for \['log_loss@group1', "):
+        family(scores, labels, torch.zeros(10, dtype=torch.long))
     scale0 = family.scale[0].item()
     groups = torch.tensor([0, 1] * 5)
-    second = family(scores, labels, groups)  # group 1 calibrated here, group 0 kept
-    assert family.scale[0].item() == scale0
-    assert second[1].item() == pytest.approx(1.0) and second[2].item() == 0.0
+    family.calibrate(scores, labels, groups)  # every present group is (re)calibrated
+    raw = family.evaluate(scores, labels, groups).raw
+    assert family.scale[0].item() == pytest.approx(raw[0].item()) != scale0
     assert family.calibrated.tolist() == [True, True, False]
     # the scale and calibration state travel in the state dict
     restored = ObjectiveFamily("log_loss", groups=3, normalize="initial")
     restored.load_state_dict(family.state_dict())
     torch.testing.assert_close(restored.scale, family.scale)
+    np.testing.assert_array_equal(restored.scale_array, family.scale_array)
     assert restored.needs_calibration
     restored.calibrate(scores, labels, torch.tensor([2] * 10))
     assert not restored.needs_calibration
+    values = restored(scores, labels, torch.tensor([2] * 10))
+    assert values[2].item() == pytest.approx(1.0)
 
 
 def test_fixed_scales_and_no_normalization():
@@ -230,8 +236,8 @@ def test_zero_initial_value_is_an_error_naming_the_objective_and_changes_nothing
         family.calibrate(scores, labels)
     assert family.needs_calibration and not family.calibrated.any()
     torch.testing.assert_close(family.scale, torch.ones(2, dtype=torch.float64))
-    with pytest.raises(ALMOValueError, match="'hinge'"):
-        family(scores, labels)  # the automatic calibration refuses too
+    with pytest.raises(ALMOValueError, match="calibrated before use"):
+        family(scores, labels)  # still uncalibrated: the failed calibration changed nothing
 
 
 def test_nonfinite_values_are_named():

@@ -97,7 +97,7 @@ def test_non_finite_loss_names_step_and_objectives_and_keeps_checkpoint(tmp_path
     message = str(info.value)
     assert "step 4" in message and "log_loss@group2" in message and "hinge@group2" in message
     assert "group0" not in message and "group1" not in message
-    assert load_checkpoint(ckpt)["loop"]["step"] == 3
+    assert load_checkpoint(ckpt)["run"]["step"] == 3
     assert all(torch.isfinite(q).all() for q in model.parameters())
     assert trainer.mixture_set.contains(trainer.weights)
 
@@ -158,9 +158,10 @@ def test_checkpoint_holds_everything_listed():
     path = os.path.join(tempfile.mkdtemp(), "c.pt")
     trainer.save_checkpoint(path)
     ck = load_checkpoint(path)
-    assert {"model", "optimizer", "weights", "loop", "rng", "config", "history"} <= set(ck)
+    assert {"model", "optimizer", "weights", "run", "rng", "config", "history"} <= set(ck)
     assert {"torch", "numpy", "python"} <= set(ck["rng"]["current"])
-    assert "average" in ck["weights"] and "inner.weights" in ck["weights"]
+    # λ's state: HoldAbsent(Averaged(rule)) — held values, the average, the inner iterate.
+    assert {"last_seen", "held", "inner.average", "inner.inner.weights"} <= set(ck["weights"])
 
 
 # -- in-process resume (every method, mid-epoch, shuffled loader with its own generator) ---------
@@ -224,7 +225,7 @@ def test_checkpoint_every_epoch_and_callbacks_order(tmp_path):
         order = 200  # after the checkpoint
 
         def on_epoch_end(self, trainer, record):
-            order.append((record.epoch, load_checkpoint(tmp_path / "e.pt")["loop"]["epoch"]))
+            order.append((record.epoch, load_checkpoint(tmp_path / "e.pt")["run"]["epoch"]))
 
     trainer = MinimaxTrainer(model, _family(), verbose=False)
     trainer.fit([(x, y, g)], epochs=2, callbacks=[Spy(), Checkpoint(tmp_path / "e.pt")])

@@ -22,20 +22,10 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class LossesAndGroups:
-    """Overall log loss and squared loss, then the log loss of each of two groups (p = 4):
-    any object with ``p``, ``names`` and ``sums_counts`` is a family for the trainer."""
-
-    def __init__(self):
-        self.overall = ObjectiveFamily(["log_loss", "squared"])
-        self.per_group = ObjectiveFamily("log_loss", groups=2)
-        self.p = 4
-        self.names = self.overall.names + self.per_group.names
-
-    def sums_counts(self, outputs, y, groups=None):
-        s1, c1 = self.overall.sums_counts(outputs, y)
-        s2, c2 = self.per_group.sums_counts(outputs, y, groups)
-        return torch.cat([s1, s2]), torch.cat([c1, c2])
+def _losses_and_groups():
+    """Overall log loss and squared loss, then the log loss of each of two groups (p = 4)."""
+    return ObjectiveFamily.concat([ObjectiveFamily(["log_loss", "squared"]),
+                                   ObjectiveFamily("log_loss", groups=2)])
 
 
 def _instance(n=150, d=4, classes=3):
@@ -74,12 +64,12 @@ def test_averaged_iterate_reaches_the_cvxpy_minimax_optimum(one_thread):
     batch = (torch.tensor(x), torch.tensor(y), torch.tensor(g))
     torch.manual_seed(0)
     model = torch.nn.Linear(x.shape[1], 3).double()
-    trainer = MinimaxTrainer(model, LossesAndGroups(), method="mirror_prox",
+    trainer = MinimaxTrainer(model, _losses_and_groups(), method="mirror_prox",
                              weight_rule=ProjectedAscent(lr=0.5), verbose=False,
                              optimizer=lambda ps: torch.optim.SGD(ps, lr=1.0))
     history = trainer.fit([batch] * 400, epochs=1, eval_loader=[batch])
     averaged = history.epochs[-1].averaged
-    assert averaged.names == ["log_loss", "squared", "log_loss@group0", "log_loss@group1"]
+    assert list(averaged.names) == ["log_loss", "squared", "log_loss@group0", "log_loss@group1"]
     # Every point's worst case is >= the optimum; the averaged iterate is within 1% of it.
     assert optimum * (1 - 1e-6) <= averaged.worst_case <= optimum * 1.01
     assert history.epochs[-1].last.worst_case <= optimum * 1.01

@@ -226,7 +226,7 @@ def test_evaluation_matches_manual_means_and_averaged_iterate():
         manual = np.array([LOSSES[n](out, y)[g == k].double().mean().item()
                            for n in ("log_loss", "zero_one") for k in range(3)])
     ev = h.epochs[0].last
-    assert isinstance(ev, Evaluation) and ev.names == family.names
+    assert isinstance(ev, Evaluation) and list(ev.names) == family.names
     np.testing.assert_allclose(ev.losses, manual, rtol=1e-6)
     assert ev.worst_case == pytest.approx(manual.max()) and ev.worst_weights[manual.argmax()] == 1
     mean_model = copy.deepcopy(model)
@@ -266,13 +266,20 @@ def test_penalty_enters_theta_and_lambda_steps():
     np.testing.assert_allclose(h.step_losses[0], bare.numpy() + r0, rtol=1e-5)
 
 
-def test_initial_normalization_calibrates_on_the_first_batch():
+def test_initial_normalization_is_the_initial_model_over_all_training_data():
     x, y, _g = _data()
     family = ObjectiveFamily(["log_loss", "hinge"], normalize="initial")
-    trainer = MinimaxTrainer(_mlp(), family, verbose=False)
+    model = _mlp()
+    with torch.no_grad():
+        out = model(x)
+        expected = [LOSSES[n](out, y).double().mean().item() for n in ("log_loss", "hinge")]
+    trainer = MinimaxTrainer(model, family, verbose=False)
     h = trainer.fit(_batches(x, y), epochs=1)
     assert bool(family.calibrated.all())
-    np.testing.assert_allclose(h.step_losses[0], [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(family.scale_array, expected, rtol=1e-6)
+    # The first step sees the first batch relative to the whole data: near 1, not exactly 1.
+    first = _manual_terms(_mlp(), (x[:16], y[:16]), ["log_loss", "hinge"]).detach().double()
+    np.testing.assert_allclose(h.step_losses[0], first.numpy() / expected, rtol=1e-5)
 
 
 def test_history_round_trips_through_json_and_state_dict():

@@ -47,8 +47,9 @@ from torch import nn
 
 from almo._validation import check_finite_losses, fail
 from almo.losses import Loss, LossSpec, call_loss, prepare_batch, resolve_loss
+from almo.objective_batch import ObjectiveBatch
 
-__all__ = ["ObjectiveFamily", "ObjectiveValues"]
+__all__ = ["ConcatenatedFamily", "ObjectiveBatch", "ObjectiveFamily", "ObjectiveValues"]
 
 
 class ObjectiveValues(NamedTuple):
@@ -125,6 +126,7 @@ class ObjectiveFamily(nn.Module):
         self.register_buffer("scale", scale)
         self.register_buffer("calibrated", calibrated)
         self._all_calibrated = bool(calibrated.all())
+        self._scale_host: np.ndarray | None = None
         # Keep the Python-side flag (which spares a device sync per step) in line with buffers
         # restored from a checkpoint.
         self.register_load_state_dict_post_hook(_refresh_flag)
@@ -205,10 +207,13 @@ class ObjectiveFamily(nn.Module):
         """Per-objective sums of raw per-sample losses and sample counts, both (p,).
 
         ``sums`` is differentiable; ``counts`` is a float tensor, 0 where a group is absent.
-        Summing these over batches and calling :meth:`reduce` gives exact dataset means.
+        :meth:`batch` wraps them, with the scales, in an :class:`ObjectiveBatch`.
         """
         ids = self._group_ids(groups, outputs)
         per = self.per_sample(outputs, targets)
+        if per.shape[0] == 0:
+            raise fail("outputs", "hold at least one sample", "an empty batch (0 rows)",
+                       "drop empty batches (DataLoader(..., drop_last=...)) or check the data")
         if ids is None:
             n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype,
                            device=per.device)
@@ -221,9 +226,33 @@ class ObjectiveFamily(nn.Module):
         # (G, L) -> loss-major (L * G,)
         return sums.t().reshape(-1), counts.repeat(per.shape[1])
 
+    def batch(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveBatch:
+        """The :class:`ObjectiveBatch` of one forward pass: sums, counts and the scales.
+
+        Examples
+        --------
+        >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize=[2.0, 1.0])
+        >>> b = family.batch(torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1]))
+        >>> b.means(normalized=False).round(4).tolist(), b.means().round(4).tolist()
+        ([0.3005, 0.25], [0.1503, 0.25])
+        """
+        sums, counts = self.sums_counts(outputs, targets, groups)
+        return ObjectiveBatch(sums, counts, self.scale_array)
+
+    @property
+    def scale_array(self) -> np.ndarray:
+        """The scales as a read-only float64 numpy vector (p,) (kept in step with ``scale``)."""
+        if self._scale_host is None:
+            host = self.scale.detach().cpu().numpy().astype(np.float64)
+            host.setflags(write=False)
+            self._scale_host = host
+        return self._scale_host
+
     def reduce(self, sums: torch.Tensor, counts: torch.Tensor, normalized: bool = True
                ) -> torch.Tensor:
         """Means ``sums / counts`` (0 with zero gradient where a count is 0), divided by ``scale``.
+
+        Shorthand for ``ObjectiveBatch(sums, counts, family.scale_array).values(normalized)``.
 
         Examples
         --------
@@ -231,10 +260,7 @@ class ObjectiveFamily(nn.Module):
         >>> family.reduce(torch.tensor([3.0, 0.0]), torch.tensor([2.0, 0.0]))
         tensor([1.5000, 0.0000])
         """
-        means = sums / counts.clamp_min(1.0)
-        if normalized:
-            means = means / self.scale.to(device=means.device, dtype=means.dtype)
-        return means
+        return ObjectiveBatch(sums, counts, self.scale_array).values(normalized)
 
     @staticmethod
     def present(counts: torch.Tensor) -> torch.Tensor:
@@ -244,41 +270,85 @@ class ObjectiveFamily(nn.Module):
     def forward(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> torch.Tensor:
         """Normalized per-objective means (p,), differentiable; 0 for absent groups.
 
-        With ``normalize="initial"``, objectives not yet calibrated are calibrated on this batch
-        first. Values are not checked for NaN/inf here (the trainer does, naming the step).
+        With ``normalize="initial"`` the family must be calibrated first (:meth:`calibrate`;
+        :class:`~almo.MinimaxTrainer` does it on the whole training data before its first step).
+        Values are not checked for NaN/inf here (the trainer does, naming the step).
         """
-        sums, counts = self.sums_counts(outputs, targets, groups)
-        if not self._all_calibrated:
-            self._set_scale(self.reduce(sums.detach(), counts, normalized=False), counts,
-                            only_new=True)
-        return self.reduce(sums, counts)
+        batch = self.batch(outputs, targets, groups)  # bad input is reported first
+        self._require_calibrated()
+        return batch.values()
 
     def evaluate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
                  ) -> ObjectiveValues:
         """Raw and normalized means (detached), checked finite; does not calibrate."""
         with torch.no_grad():
-            sums, counts = self.sums_counts(outputs, targets, groups)
-            raw = self.reduce(sums, counts, normalized=False)
+            b = self.batch(outputs, targets, groups)
+            raw = b.values(normalized=False)
         check_finite_losses(raw, self._names, where="ObjectiveFamily.evaluate")
-        return ObjectiveValues(raw, raw / self.scale.to(device=raw.device, dtype=raw.dtype))
+        return ObjectiveValues(raw, b.values())
 
     def calibrate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
                   ) -> ObjectiveFamily:
-        """Set the ``"initial"`` scale to the raw means on a reference batch; returns self.
+        """Set the ``"initial"`` scale to the raw means of a batch; returns self.
 
-        Objectives absent from the batch keep their previous scale (and, if never set, are
-        calibrated by the first ``family(...)`` call that sees them).
+        The library's meaning of ``normalize="initial"``: the raw value of each objective for
+        the initial model over the whole training data. Pass the outputs of that model on all
+        of it (or use :meth:`calibrate_batch` with batches summed by :class:`ObjectiveBatch`).
+        Objectives absent from the data keep their previous scale (and stay uncalibrated).
+        """
+        with torch.no_grad():
+            b = self.batch(outputs, targets, groups)
+        return self.calibrate_batch(b)
+
+    def calibrate_batch(self, batch: ObjectiveBatch) -> ObjectiveFamily:
+        """Set the ``"initial"`` scale from an :class:`ObjectiveBatch` (e.g. a full pass).
+
+        Examples
+        --------
+        >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize="initial")
+        >>> scores, labels = torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1])
+        >>> half = [family.batch(scores[i:i + 1], labels[i:i + 1]) for i in range(2)]
+        >>> family.calibrate_batch(half[0] + half[1]).scale_array.round(4).tolist()
+        [0.3005, 0.25]
         """
         if self.normalize != "initial":
             raise fail("normalize", "be 'initial' to calibrate", self.normalize,
                        "construct ObjectiveFamily(..., normalize='initial')")
-        with torch.no_grad():
-            sums, counts = self.sums_counts(outputs, targets, groups)
-            raw = self.reduce(sums, counts, normalized=False)
-        self._set_scale(raw, counts, only_new=False)
+        raw = batch.means(normalized=False)
+        self._set_scale(torch.from_numpy(raw), torch.from_numpy(batch.total_counts),
+                        only_new=False)
         return self
 
+    @classmethod
+    def concat(cls, families: Sequence[ObjectiveFamily]) -> ObjectiveFamily:
+        """One family whose objectives are those of ``families``, one after the other.
+
+        The usual case: one loss over the whole sample next to the same loss per group, so the
+        adversary can weigh the average against each group's. Names must stay distinct; each
+        member keeps its own normalization (scales concatenate).
+
+        Examples
+        --------
+        >>> both = ObjectiveFamily.concat([ObjectiveFamily("log_loss"),
+        ...                                ObjectiveFamily("log_loss", groups=2)])
+        >>> both.names, both.p
+        (['log_loss', 'log_loss@group0', 'log_loss@group1'], 3)
+        >>> scores = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+        >>> both(scores, torch.tensor([0, 1, 1]), groups=torch.tensor([0, 0, 1]))
+        tensor([0.8735, 0.1269, 2.1269])
+        """
+        return ConcatenatedFamily(families)
+
     # --- internals ------------------------------------------------------------------------
+    def _require_calibrated(self) -> None:
+        if not self._all_calibrated:
+            missing = [n for n, c in zip(self.names, self.calibrated.tolist(), strict=True)
+                       if not c]
+            raise fail("family", "be calibrated before use with normalize='initial'",
+                       f"no scale yet for {missing}",
+                       "call family.calibrate(outputs, y, groups) with the initial model's "
+                       "outputs on the training data, or pass fixed scales normalize=[...]")
+
     def _set_scale(self, raw: torch.Tensor, counts: torch.Tensor, only_new: bool) -> None:
         mask = (counts > 0).cpu()
         if only_new:
@@ -295,6 +365,7 @@ class ObjectiveFamily(nn.Module):
             self.scale[mask.to(self.scale.device)] = values[mask].to(self.scale)
             self.calibrated |= mask.to(self.calibrated.device)
         self._all_calibrated = bool(self.calibrated.all())
+        self._scale_host = None
 
     def _group_ids(self, groups: Any, outputs: torch.Tensor) -> torch.Tensor | None:
         if self._group_names is None:
@@ -323,8 +394,87 @@ class ObjectiveFamily(nn.Module):
         return ids.long()
 
 
+class ConcatenatedFamily(ObjectiveFamily):
+    """The objectives of several families side by side (built by :meth:`ObjectiveFamily.concat`).
+
+    Each member computes its own objectives from the same outputs, targets and group ids
+    (members without groups ignore the ids); the scales and calibration state are the members'
+    concatenated, and ``calibrate`` reaches every member.
+    """
+
+    def __init__(self, families: Sequence[ObjectiveFamily]) -> None:
+        members = list(families) if isinstance(families, Sequence) else None
+        if not members or not all(isinstance(f, ObjectiveFamily) for f in members):
+            raise fail("families", "be a non-empty sequence of ObjectiveFamily", families,
+                       "pass e.g. [ObjectiveFamily('log_loss'), "
+                       "ObjectiveFamily('log_loss', groups=4)]")
+        names = [n for f in members for n in f.names]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise fail("families", "give distinct objective names", dup,
+                       "name the groups differently, or drop the repeated family")
+        nn.Module.__init__(self)
+        self.members = nn.ModuleList(members)
+        self._losses = tuple(loss for f in members for loss in f.losses)
+        self._group_names = None
+        self._names = names
+        self.normalize = "members"
+        self._scale_host = None
+        self._all_calibrated = True
+
+    # Buffers live in the members; these views keep ObjectiveFamily's interface.
+    @property  # type: ignore[override]
+    def scale(self) -> torch.Tensor:
+        return torch.cat([f.scale.to(torch.float64).cpu() for f in self.members])
+
+    @property  # type: ignore[override]
+    def calibrated(self) -> torch.Tensor:
+        return torch.cat([f.calibrated.cpu() for f in self.members])
+
+    @property
+    def scale_array(self) -> np.ndarray:
+        return np.concatenate([f.scale_array for f in self.members])
+
+    @property
+    def needs_calibration(self) -> bool:
+        return any(f.needs_calibration for f in self.members)
+
+    @property
+    def n_groups(self) -> int:
+        return 1
+
+    def _per_objective(self, values: Sequence[Any]) -> np.ndarray:
+        it = iter(values)
+        return np.concatenate([np.repeat(np.asarray([next(it) for _ in f.losses]), f.n_groups)
+                               for f in self.members])
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def sums_counts(self, outputs: torch.Tensor, targets: Any, groups: Any = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [f.sums_counts(outputs, targets, groups if f.group_names else None)
+                 for f in self.members]
+        return torch.cat([s for s, _ in parts]), torch.cat([c for _, c in parts])
+
+    def _require_calibrated(self) -> None:
+        for f in self.members:
+            f._require_calibrated()
+
+    def calibrate_batch(self, batch: ObjectiveBatch) -> ObjectiveFamily:
+        start = 0
+        for f in self.members:
+            part = slice(start, start + f.p)
+            if f.normalize == "initial":
+                f.calibrate_batch(ObjectiveBatch(batch.total_sums[part],
+                                                 batch.total_counts[part], f.scale_array))
+            start += f.p
+        return self
+
+
 def _refresh_flag(module: nn.Module, _incompatible: Any) -> None:
     module._all_calibrated = bool(module.calibrated.all())  # type: ignore[attr-defined]
+    module._scale_host = None  # type: ignore[attr-defined]
 
 
 def _as_spec_list(losses: Any) -> list[LossSpec]:

@@ -14,6 +14,12 @@ Rules
 - :class:`FixedWeights` — the fixed-weight ensemble baseline: λ never moves.
 - :class:`BestResponse` — λ ← argmax over Λ of ⟨λ, ℓ⟩.
 - :class:`Averaged` — wraps any rule and keeps the running mean of its iterates.
+- :class:`EveryK` — wraps any rule: one step every k updates, on the mean of the k loss vectors.
+- :class:`HoldAbsent` — wraps any rule: an objective absent from a batch (``present=False``)
+  enters the step at its last observed value instead of the batch's placeholder.
+
+Every ``update`` takes ``present=`` (bool mask of shape (p,), objectives observed in the batch);
+plain rules treat every entry as observed, :class:`HoldAbsent` acts on the mask.
 
 Examples
 --------
@@ -41,8 +47,12 @@ __all__ = [
     "Averaged",
     "AveragedState",
     "BestResponse",
+    "EveryK",
+    "EveryKState",
     "ExponentiatedAscent",
     "FixedWeights",
+    "HoldAbsent",
+    "HoldAbsentState",
     "ProjectedAscent",
     "WeightRule",
     "WeightState",
@@ -71,6 +81,12 @@ class WeightState:
         """Plain arrays for a checkpoint: ``{"weights": (p,), "step": ()}``."""
         return {"weights": self.weights.copy(), "step": np.asarray(self.step, dtype=np.int64)}
 
+    @property
+    def mean_weights(self) -> np.ndarray:
+        """The averaged iterate when a wrapper keeps one (:class:`Averaged`), else ``weights``."""
+        inner = getattr(self, "inner", None)
+        return self.weights if inner is None else inner.mean_weights
+
 
 @dataclass(frozen=True)
 class AveragedState(WeightState):
@@ -82,6 +98,11 @@ class AveragedState(WeightState):
 
     average: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inner: WeightState | None = None
+
+    @property
+    def mean_weights(self) -> np.ndarray:
+        """The running average (what ``average`` holds)."""
+        return self.average
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out = {"average": self.average.copy()}
@@ -112,7 +133,13 @@ class WeightRule:
         _check_set(mixture_set)
         return WeightState(np.asarray(mixture_set.uniform(), np.float64).copy(), 0, mixture_set)
 
-    def update(self, state: WeightState, losses: Any) -> WeightState:
+    def update(self, state: WeightState, losses: Any, *, present: Any = None) -> WeightState:
+        """One step on the loss vector ``losses`` (p,); returns a new state.
+
+        ``present`` (bool (p,), optional) marks the objectives observed in the batch; plain
+        rules use every entry as given (wrap the rule in :class:`HoldAbsent` to hold the others).
+        """
+        _check_state(state, WeightState)
         ell = _as_loss_vector(losses, state.mixture_set.p)
         return WeightState(self._next(state, ell), state.step + 1, state.mixture_set)
 
@@ -128,6 +155,12 @@ class WeightRule:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({params})"
+
+
+def _check_state(state: Any, kind: type) -> None:
+    if not isinstance(state, kind):
+        raise fail("state", f"be a {kind.__name__} from this rule's init", type(state).__name__,
+                   "start with state = rule.init(mixture_set) and pass the returned states on")
 
 
 def _check_set(mixture_set: Any) -> None:
@@ -324,11 +357,11 @@ class Averaged(WeightRule):
         inner = self.rule.init(mixture_set)
         return AveragedState(inner.weights, 0, mixture_set, inner.weights.copy(), inner)
 
-    def update(self, state: WeightState, losses: Any) -> AveragedState:
+    def update(self, state: WeightState, losses: Any, *, present: Any = None) -> AveragedState:
         if not isinstance(state, AveragedState) or state.inner is None:
             raise fail("state", "come from this rule's init (an AveragedState)",
                        type(state).__name__, "start with state = rule.init(mixture_set)")
-        inner = self.rule.update(state.inner, losses)
+        inner = self.rule.update(state.inner, losses, present=present)
         t = inner.step
         average = state.average + (inner.weights - state.average) / (t + 1)
         return AveragedState(inner.weights, t, state.mixture_set, average, inner)
@@ -340,3 +373,190 @@ class Averaged(WeightRule):
         average = np.asarray(arrays["average"], np.float64).copy()
         _check_weights("arrays['average']", average, mixture_set)
         return AveragedState(inner.weights, inner.step, mixture_set, average, inner)
+
+
+def _present_mask(present: Any, p: int) -> np.ndarray | None:
+    """``present`` as a bool vector (p,), or None when every objective is observed."""
+    if present is None:
+        return None
+    if hasattr(present, "detach"):
+        present = present.detach().cpu().numpy()
+    mask = np.asarray(present)
+    if mask.shape != (p,) or mask.dtype != np.bool_:
+        raise fail("present", f"be a bool mask of shape ({p},), one entry per objective",
+                   f"{mask.dtype} of shape {mask.shape}", "pass counts > 0, or None")
+    return None if mask.all() else mask
+
+
+@dataclass(frozen=True)
+class EveryKState(WeightState):
+    """State of :class:`EveryK`: the inner state, the running sum of losses since its last step.
+
+    ``step`` counts the updates fed to the wrapper; ``inner.step`` the steps the inner rule took.
+    """
+
+    inner: WeightState | None = None
+    acc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    acc_n: int = 0
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        assert self.inner is not None
+        out = {f"inner.{k}": v for k, v in self.inner.to_arrays().items()}
+        out.update({"acc": self.acc.copy(), "acc_n": np.asarray(self.acc_n, dtype=np.int64)})
+        out.update(super().to_arrays())
+        return out
+
+
+class EveryK(WeightRule):
+    r"""Wrap a rule so that it steps once every ``k`` updates, on the mean of the k loss vectors.
+
+    .. math:: λ \leftarrow \text{rule}\big(λ, \tfrac1k \textstyle\sum_{j=1}^{k} ℓ_j\big)
+              \text{ after updates } k, 2k, 3k, \dots
+
+    Between those updates λ does not move. The trainer's ``lambda_every=k`` is this wrapper.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = EveryK(BestResponse(), k=2)
+    >>> s = rule.update(rule.init(Simplex(2)), np.array([1.0, 0.0]))
+    >>> s.weights.tolist()                      # one update in: no step yet
+    [0.5, 0.5]
+    >>> rule.update(s, np.array([0.0, 3.0])).weights.tolist()  # mean [0.5, 1.5]
+    [0.0, 1.0]
+    """
+
+    def __init__(self, rule: WeightRule, k: int):
+        if not isinstance(rule, WeightRule):
+            raise fail("rule", "be a WeightRule", type(rule).__name__,
+                       "pass e.g. EveryK(ProjectedAscent(lr=0.1), k=4)")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise fail("k", "be an integer >= 1", k, "pass e.g. k=4 (k=1 steps every update)")
+        self.rule, self.k = rule, int(k)
+
+    def init(self, mixture_set: MixtureSet) -> EveryKState:
+        inner = self.rule.init(mixture_set)
+        return EveryKState(inner.weights, 0, mixture_set, inner, np.zeros(mixture_set.p), 0)
+
+    def update(self, state: WeightState, losses: Any, *, present: Any = None) -> EveryKState:
+        _check_state(state, EveryKState)
+        assert isinstance(state, EveryKState) and state.inner is not None
+        ell = _as_loss_vector(losses, state.mixture_set.p)
+        if self.k == 1:
+            inner = self.rule.update(state.inner, ell, present=present)
+            return EveryKState(inner.weights, state.step + 1, state.mixture_set, inner,
+                               state.acc, 0)
+        acc, n = state.acc + ell, state.acc_n + 1
+        if n < self.k:
+            return EveryKState(state.weights, state.step + 1, state.mixture_set, state.inner,
+                               acc, n)
+        inner = self.rule.update(state.inner, acc / n, present=present)
+        return EveryKState(inner.weights, state.step + 1, state.mixture_set, inner,
+                           np.zeros_like(acc), 0)
+
+    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> EveryKState:
+        inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
+        acc = np.asarray(arrays["acc"], np.float64).copy()
+        if acc.shape != (mixture_set.p,):
+            raise fail("arrays['acc']", f"have shape ({mixture_set.p},)", acc.shape,
+                       "restore a state written by this rule's to_arrays()")
+        return EveryKState(inner.weights, int(arrays["step"]), mixture_set, inner, acc,
+                           int(arrays["acc_n"]))
+
+
+@dataclass(frozen=True)
+class HoldAbsentState(WeightState):
+    """State of :class:`HoldAbsent`: the inner state and each objective's last observed loss.
+
+    ``last_seen`` is NaN for objectives never observed; ``held`` is the loss vector the last
+    update passed on (absent objectives filled in).
+    """
+
+    inner: WeightState | None = None
+    last_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    held: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        assert self.inner is not None
+        out = {f"inner.{k}": v for k, v in self.inner.to_arrays().items()}
+        out.update({"last_seen": self.last_seen.copy(), "held": self.held.copy()})
+        out.update(super().to_arrays())
+        return out
+
+
+class HoldAbsent(WeightRule):
+    """Wrap a rule so that objectives absent from a batch keep their last observed loss.
+
+    A group with no sample in a batch has mean 0 with no gradient; fed to λ as it is, the 0 would
+    tell the adversary "this objective is solved". With ``present`` given, an absent objective
+    enters the inner rule's step at its **last observed value**; before its first observation,
+    at the mean of the objectives present in the same update — which leaves a projected-ascent
+    step on the simplex unchanged (adding a constant to every coordinate does not move Π_Δ).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import Simplex
+    >>> rule = HoldAbsent(FixedWeights([0.5, 0.25, 0.25]))
+    >>> s = rule.update(rule.init(Simplex(3)), np.array([0.2, 0.7, 0.0]),
+    ...                 present=np.array([True, True, False]))
+    >>> s.held.tolist()                           # never seen: the mean of the present ones
+    [0.2, 0.7, 0.45]
+    >>> s = rule.update(s, np.array([0.4, 0.0, 0.1]), present=np.array([True, False, True]))
+    >>> s.held.tolist()                           # absent now: its last observed value
+    [0.4, 0.7, 0.1]
+    """
+
+    def __init__(self, rule: WeightRule):
+        if not isinstance(rule, WeightRule):
+            raise fail("rule", "be a WeightRule", type(rule).__name__,
+                       "pass e.g. HoldAbsent(ProjectedAscent(lr=0.1))")
+        self.rule = rule
+
+    def init(self, mixture_set: MixtureSet) -> HoldAbsentState:
+        inner = self.rule.init(mixture_set)
+        p = mixture_set.p
+        return HoldAbsentState(inner.weights, 0, mixture_set, inner, np.full(p, np.nan),
+                               np.full(p, np.nan))
+
+    def hold(self, state: WeightState, losses: Any, present: Any = None) -> np.ndarray:
+        """The loss vector the inner rule would see (absent objectives filled in); pure."""
+        _check_state(state, HoldAbsentState)
+        assert isinstance(state, HoldAbsentState)
+        p = state.mixture_set.p
+        ell = _as_loss_vector(losses, p)
+        mask = _present_mask(present, p)
+        if mask is None:
+            return ell
+        held = np.where(mask, ell, state.last_seen)
+        unseen = np.isnan(held)
+        if unseen.any():
+            held[unseen] = ell[mask].mean() if mask.any() else 0.0
+        return held
+
+    def update(self, state: WeightState, losses: Any, *, present: Any = None
+               ) -> HoldAbsentState:
+        held = self.hold(state, losses, present)
+        assert isinstance(state, HoldAbsentState) and state.inner is not None
+        mask = _present_mask(present, state.mixture_set.p)
+        last = held if mask is None else np.where(mask, held, state.last_seen)
+        inner = self.rule.update(state.inner, held)
+        return HoldAbsentState(inner.weights, state.step + 1, state.mixture_set, inner, last,
+                               held)
+
+    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet
+                ) -> HoldAbsentState:
+        inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
+        p = mixture_set.p
+        last = np.asarray(arrays["last_seen"], np.float64).copy()
+        held = np.asarray(arrays["held"], np.float64).copy()
+        if last.shape != (p,) or held.shape != (p,):
+            raise fail("arrays['last_seen']", f"have shape ({p},)", last.shape,
+                       "restore a state written by this rule's to_arrays()")
+        return HoldAbsentState(inner.weights, int(arrays["step"]), mixture_set, inner, last,
+                               held)
+
+
+def _inner_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k[len("inner."):]: v for k, v in arrays.items() if k.startswith("inner.")}

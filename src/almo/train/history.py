@@ -1,7 +1,8 @@
 """What a training run leaves behind: per-step λ and ℓ, per-epoch evaluations.
 
-:class:`Evaluation` is the result of one full pass over evaluation data (per-objective means, the
-worst case over Λ and the weights that attain it). :class:`History` collects the per-step record
+:class:`Evaluation` (an alias of :class:`~almo.report.ObjectiveReport`) is the result of one
+full pass over evaluation data: raw and normalized per-objective means, the penalty, the worst
+case over Λ and the λ* that attains it. :class:`History` collects the per-step record
 (subsampled when p is large) and one :class:`EpochRecord` per epoch, and exports everything as
 plain Python (``to_dict``) or JSON (``to_json``). Both round-trip through checkpoints as tensors
 only, so a checkpoint never needs pickled objects.
@@ -17,55 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from almo.report import ObjectiveReport
+
 __all__ = ["EpochRecord", "Evaluation", "History"]
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Per-objective means over a full pass and the worst case over the mixture set Λ.
-
-    Attributes
-    ----------
-    losses : np.ndarray of shape (p,)
-        Mean of each objective over the data (float64); a training penalty is not included.
-    names : list of str
-        The objectives' names, in the order of ``losses``.
-    worst_case : float
-        max over λ ∈ Λ of ⟨λ, losses⟩.
-    worst_weights : np.ndarray of shape (p,)
-        A maximizing λ.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ev = Evaluation(np.array([0.2, 0.5]), ["a", "b"], 0.5, np.array([0.0, 1.0]))
-    >>> ev.worst_objective
-    'b'
-    >>> ev.to_dict()["worst_case"]
-    0.5
-    """
-
-    losses: np.ndarray
-    names: list[str]
-    worst_case: float
-    worst_weights: np.ndarray
-
-    @property
-    def worst_objective(self) -> str:
-        """Name of the objective with the largest mean."""
-        return self.names[int(np.argmax(self.losses))]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain Python (lists and floats), ready for JSON."""
-        return {"losses": [float(v) for v in self.losses], "names": list(self.names),
-                "worst_case": float(self.worst_case),
-                "worst_weights": [float(v) for v in self.worst_weights]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
-        """Inverse of :meth:`to_dict`."""
-        return cls(np.asarray(data["losses"], np.float64), list(data["names"]),
-                   float(data["worst_case"]), np.asarray(data["worst_weights"], np.float64))
+#: The result of one evaluation pass: an :class:`~almo.report.ObjectiveReport` (the library's
+#: one vocabulary for per-objective values, penalty, worst case and λ*).
+Evaluation = ObjectiveReport
 
 
 @dataclass(frozen=True)
@@ -73,8 +33,9 @@ class EpochRecord:
     """One epoch: mean training loss vector, λ and its average, and the evaluations.
 
     ``last`` evaluates the last iterate θ_T, ``averaged`` the running average of the parameters
-    (the iterate that carries the minimax guarantee on convex problems); both are ``None`` when
-    no evaluation data was given.
+    (the iterate that carries the minimax guarantee on convex problems; the model
+    ``trainer.averaged_model()`` returns); both are ``None`` when no evaluation data was given.
+    ``train_losses`` is the mean of the loss vectors (ℓ + r) the λ steps saw during the epoch.
     """
 
     epoch: int

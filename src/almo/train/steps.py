@@ -1,136 +1,152 @@
-"""The game's updates, one batch at a time: SGDA, simultaneous and mirror-prox steps.
+"""The game's updates, one batch at a time: three small step functions chosen by ``method``.
 
-These are methods of :class:`~almo.train.MinimaxTrainer` (mixed in from here to keep the update
-rules apart from the loop). Every step reads the batch's loss vector through
-:func:`~almo.train.game.batch_terms` (one forward pass, one small host copy), moves θ with the
-optimizer on ⟨λ, ℓ + r⟩ and feeds the detached ℓ + r to the pure weight rule.
+A :class:`Game` holds what every step needs (the model, its optimizer, the objective family, the
+penalty, the λ rule). :meth:`Game.forward` runs the model once and reads the loss vector from
+the family's :class:`~almo.ObjectiveBatch`; :meth:`Game.theta_step` moves θ on ⟨λ, ℓ + r⟩; the
+λ rule (pure, from :mod:`almo.weights`) moves λ on the detached ℓ + r. Each step function
+takes the λ state and a batch and returns the new λ state.
 
 Methods
 -------
-``"sgda"``: θ on ⟨λ_t, ℓ_t + r_t⟩, then λ on ℓ_t + r_t (both respond to (θ_t, λ_t)).
-``"simultaneous"``: λ_{t+1} from ℓ_t first, then θ on ⟨λ_{t+1}, ℓ_t + r_t⟩ (Group DRO's order).
-``"mirror_prox"``: look-ahead (θ½, λ½) from (θ_t, λ_t); the gradients at (θ½, λ½) on the same
+``sgda``: θ on ⟨λ_t, ℓ_t + r_t⟩, then λ on ℓ_t + r_t (both respond to (θ_t, λ_t)).
+``simultaneous``: λ_{t+1} from ℓ_t first, then θ on ⟨λ_{t+1}, ℓ_t + r_t⟩ (Group DRO's order).
+``mirror_prox``: look-ahead (θ½, λ½) from (θ_t, λ_t); the gradients at (θ½, λ½) on the same
 batch then update (θ_t, λ_t). The optimizer's state is snapshotted before the look-ahead and
 restored after it, so Adam's moments or momentum buffers see only the final step.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from almo._validation import check_finite_losses
-from almo.train.game import (
-    BatchTerms,
-    OptimizerSnapshot,
-    batch_terms,
-    call_model,
-    hold_absent,
-    move_to,
-    theta_loss,
-    unpack_batch,
-)
+from almo._validation import check_finite_losses, fail
+from almo.objective_batch import ObjectiveBatch
+from almo.objectives import ObjectiveFamily
+from almo.train.distributed import DistributedContext
+from almo.train.game import OptimizerSnapshot, call_model, move_to, unpack_batch
+from almo.weights import WeightRule, WeightState
 
-__all__ = ["GameSteps"]
+__all__ = ["STEPS", "Game", "Terms", "mirror_prox", "sgda", "simultaneous"]
 
 
-class GameSteps:
-    """Mixin of :class:`~almo.train.MinimaxTrainer`: one training step per batch."""
+class Terms(NamedTuple):
+    """One forward pass: the objective batch, the penalty, and the vector λ sees."""
 
-    # Set by the trainer (declared for readers and type checkers).
-    family: Any
-    penalty: Any
-    method: str
-    lambda_every: int
-    history_every: int
-    names: list[str]
+    batch: ObjectiveBatch  # sums (with grad), counts, scales; totals over every rank
+    penalty: torch.Tensor | None  # r(θ) (p,), with grad, or None
+    vector: np.ndarray  # ℓ + r, float64 (p,), absent objectives at 0 (the λ rule holds them)
+    present: np.ndarray  # bool (p,)
 
-    def _forward(self, batch: Any) -> BatchTerms:
+
+@dataclass
+class Game:
+    """The pieces of one training step (built by the trainer at the start of ``fit``)."""
+
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    family: ObjectiveFamily
+    penalty: Callable[[torch.nn.Module], torch.Tensor] | None
+    rule: WeightRule
+    ctx: DistributedContext
+    device: torch.device
+    params: list[torch.Tensor] = field(default_factory=list)
+    checked: bool = False
+
+    def forward(self, batch: Any, step: int, epoch: int) -> Terms:
+        """Run the model on ``batch`` and read ℓ (+ r); NaN/inf stops with the step named."""
         x, y, group = unpack_batch(batch)
         x, y, group = move_to(x, self.device), move_to(y, self.device), move_to(group, self.device)
-        outputs = call_model(self._net, x)
-        if getattr(self.family, "needs_calibration", False):
-            # normalize="initial": objectives seen for the first time set their scale now.
-            with torch.no_grad():
-                self.family(outputs.detach(), y, group)
-            self._scale_cache()
-        terms = batch_terms(self.family, outputs, y, group, self.penalty, self.model, self._ctx,
-                            self._scale_np, check=not self._checked)
-        self._checked = True
-        vec = terms.means if terms.penalty_host is None else terms.means + terms.penalty_host
-        if not np.isfinite(vec).all():
-            check_finite_losses(vec, self.names,
-                                where=f"step {self.step + 1} (epoch {self.epoch + 1})")
-        return terms
+        outputs = call_model(self.net, x)
+        if not self.checked:
+            obatch = self._checked_batch(outputs, y, group)
+        else:
+            obatch = self.family.batch(outputs, y, group)
+        obatch = obatch.all_reduce(self.ctx)
+        r = None
+        vector = obatch.means()
+        if self.penalty is not None:
+            r = self.penalty(self.model)
+            if not self.checked:
+                _check_penalty(r, obatch.p)
+            vector = vector + r.detach().to("cpu", torch.float64).numpy()
+        self.checked = True
+        if not np.isfinite(vector).all():
+            check_finite_losses(vector, self.family.names,
+                                where=f"step {step + 1} (epoch {epoch + 1})")
+        return Terms(obatch, r, vector, obatch.present)
 
-    def _lambda_view(self, terms: BatchTerms) -> np.ndarray:
-        held = hold_absent(terms.means, terms.present, self._last_seen)
-        return held if terms.penalty_host is None else held + terms.penalty_host
-
-    def _theta_step(self, terms: BatchTerms, lam: np.ndarray, step: bool = True) -> None:
-        loss = theta_loss(terms, lam, self._scale_np, self._ctx.world_size)
+    def theta_step(self, terms: Terms, weights: np.ndarray, step: bool = True) -> None:
+        """Gradient of ⟨λ, ℓ + r⟩ on this process; the optimizer steps unless ``step=False``."""
+        loss = terms.batch.theta_loss(weights)
+        if terms.penalty is not None:
+            pen = terms.penalty
+            loss = loss + torch.dot(torch.from_numpy(weights).to(pen), pen)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if step:
             self.optimizer.step()
 
-    def _lambda_due(self) -> bool:
-        return self._acc_n + 1 >= self.lambda_every
-
-    def _observe(self, vec: np.ndarray) -> None:
-        """Feed one loss vector to λ: accumulate, and step when ``lambda_every`` are in."""
-        self.last_losses = vec
-        self._epoch_sum += vec
-        self._epoch_n += 1
-        if self.lambda_every == 1:
-            self.state = self.weight_rule.update(self.state, vec)
-        else:
-            self._acc += vec
-            self._acc_n += 1
-            if self._acc_n < self.lambda_every:
-                return
-            self.state = self.weight_rule.update(self.state, self._acc / self._acc_n)
-            self._acc, self._acc_n = np.zeros(self.p), 0
-
-    def _train_step(self, batch: Any) -> None:
-        terms = self._forward(batch)
-        if self.method == "sgda":
-            vec = self._lambda_view(terms)
-            self._theta_step(terms, self.state.weights)
-            self._observe(vec)
-        elif self.method == "simultaneous":
-            vec = self._lambda_view(terms)
-            self._observe(vec)
-            self._theta_step(terms, self.state.weights)
-        else:
-            vec = self._mirror_prox(batch, terms)
-        self.step += 1
-        if self._avg_params is not None:
-            self._avg_n += 1
-            # Running mean of θ_0..θ_t in one fused call: avg += (θ_t - avg) / (t + 1).
-            torch._foreach_lerp_(self._avg_params, self._param_views, 1.0 / (self._avg_n + 1))
-        if self.step % self.history_every == 0:
-            self.history.record_step(self.step, self.state.weights, vec)
-
-    def _mirror_prox(self, batch: Any, terms: BatchTerms) -> np.ndarray:
-        saved = [q.detach().clone() for q in self._params]
-        snapshot = OptimizerSnapshot.take(self.optimizer)
-        vec = self._lambda_view(terms)
-        self._theta_step(terms, self.state.weights)  # θ½
-        lam_half = self.state.weights
-        if self._lambda_due():  # λ½: the rule's step from the same state (pure: nothing kept)
-            mean = (self._acc + vec) / (self._acc_n + 1)
-            lam_half = self.weight_rule.update(self.state, mean).weights
+    def _checked_batch(self, outputs: torch.Tensor, y: Any, group: Any) -> ObjectiveBatch:
+        # The first step of a run: a model/family mismatch fails before any parameter moves.
         try:
-            half = self._forward(batch)
-            vec_half = self._lambda_view(half)
-            self._theta_step(half, lam_half, step=False)  # grads at θ½, λ½
-        finally:  # back to θ_t and its optimizer state, also when the look-ahead fails (NaN)
-            with torch.no_grad():
-                torch._foreach_copy_(self._params, saved)
-            snapshot.restore(self.optimizer)
-        self.optimizer.step()
-        self._observe(vec_half)
-        return vec_half
+            return self.family.batch(outputs, y, group)
+        except (RuntimeError, IndexError, TypeError, ValueError) as err:
+            shape = tuple(outputs.shape) if hasattr(outputs, "shape") else type(outputs)
+            yshape = tuple(y.shape) if hasattr(y, "shape") else type(y)
+            raise fail("model", "return outputs the objective family accepts",
+                       f"outputs of shape {shape} with targets of shape {yshape}",
+                       f"match the model's output layer to the family's losses ({err})") from err
+
+
+def _check_penalty(r: Any, p: int) -> None:
+    if not isinstance(r, torch.Tensor) or tuple(r.shape) != (p,):
+        found = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
+        raise fail("penalty", f"return a tensor of shape ({p},), one term per objective",
+                   found, "return r_k for every objective, e.g. beta * mu * complexity")
+
+
+def sgda(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> WeightState:
+    """θ on ⟨λ_t, ℓ_t + r_t⟩, then λ on ℓ_t + r_t."""
+    terms = game.forward(batch, step, epoch)
+    game.theta_step(terms, state.weights)
+    return game.rule.update(state, terms.vector, present=terms.present)
+
+
+def simultaneous(game: Game, state: WeightState, batch: Any, step: int, epoch: int
+                 ) -> WeightState:
+    """λ_{t+1} from ℓ_t + r_t first, then θ on ⟨λ_{t+1}, ℓ_t + r_t⟩."""
+    terms = game.forward(batch, step, epoch)
+    state = game.rule.update(state, terms.vector, present=terms.present)
+    game.theta_step(terms, state.weights)
+    return state
+
+
+def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: int
+                ) -> WeightState:
+    """Extragradient: look ahead to (θ½, λ½), then step (θ_t, λ_t) with the gradients there."""
+    terms = game.forward(batch, step, epoch)
+    saved = [q.detach().clone() for q in game.params]
+    snapshot = OptimizerSnapshot.take(game.optimizer)
+    game.theta_step(terms, state.weights)  # θ½
+    # λ½: the rule's step from the same state (pure: the look-ahead state is dropped).
+    lam_half = game.rule.update(state, terms.vector, present=terms.present).weights
+    try:
+        half = game.forward(batch, step, epoch)
+        game.theta_step(half, lam_half, step=False)  # gradients at (θ½, λ½)
+    finally:  # back to θ_t and its optimizer state, also when the look-ahead fails (NaN)
+        with torch.no_grad():
+            torch._foreach_copy_(game.params, saved)
+        snapshot.restore(game.optimizer)
+    game.optimizer.step()
+    return game.rule.update(state, half.vector, present=half.present)
+
+
+StepFunction = Callable[[Game, WeightState, Any, int, int], WeightState]
+STEPS: dict[str, StepFunction] = {"sgda": sgda, "simultaneous": simultaneous,
+                                  "mirror_prox": mirror_prox}

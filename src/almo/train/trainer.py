@@ -1,18 +1,30 @@
 """MinimaxTrainer: train a torch model against the worst mixture λ ∈ Λ of p objectives.
 
 The game is min_θ max_{λ∈Λ} Σ_k λ_k (ℓ_k(θ) + r_k(θ)). Each step computes ℓ from one forward
-pass through an :class:`~almo.ObjectiveFamily`, moves θ with any torch optimizer on ⟨λ, ℓ + r⟩
-and moves λ with a pure weight rule on the detached ℓ + r. A fixed-weight ensemble is this same
-trainer with :class:`~almo.weights.FixedWeights`: baselines share the code path by construction.
+pass through an :class:`~almo.ObjectiveFamily` (its :class:`~almo.ObjectiveBatch`), moves θ with
+any torch optimizer on ⟨λ, ℓ + r⟩ and moves λ with a pure weight rule on the detached ℓ + r. A
+fixed-weight ensemble is this same trainer with :class:`~almo.weights.FixedWeights`: baselines
+share the code path by construction.
 
-``method`` picks the update scheme: ``"sgda"`` (θ then λ, both from (θ_t, λ_t)),
-``"simultaneous"`` (λ first, θ answers λ_{t+1}) or ``"mirror_prox"`` (extragradient, about twice
-the cost per step); see :mod:`almo.train.steps`. With ``lambda_every=k`` λ steps once every
-k θ steps, on the mean of the k loss vectors seen.
+``fit`` reads top to bottom: check the arguments, start (or resume) the run, calibrate the
+family's ``"initial"`` scales on the whole training data at the initial model, then loop over
+epochs — each batch goes through one step function of :mod:`almo.train.steps` chosen by
+``method`` — and evaluate at the end of each epoch. The λ state lives in one place: the weight
+rule wrapped in :class:`~almo.weights.HoldAbsent` (absent groups) and
+:class:`~almo.weights.EveryK` (``lambda_every``); the loop's counters and the averaged
+parameters in a :class:`~almo.train.run_state.RunState`.
+
+Which model a number comes from: ``trainer.model`` holds the last iterate θ_T;
+``trainer.averaged_model()`` returns the running average of the parameters (the iterate with the
+minimax guarantee on convex problems). Each epoch record evaluates both (``last``, ``averaged``).
+Evaluation passes and the calibration pass leave every random generator as they found it, so
+passing ``eval_loader`` does not change the training run.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import math
 import random
@@ -25,14 +37,24 @@ import torch
 
 from almo._validation import check_finite_losses, fail
 from almo.mixtures import MixtureSet, Simplex
+from almo.objective_batch import ObjectiveBatch
+from almo.objectives import ObjectiveFamily
+from almo.report import ObjectiveReport
 from almo.train.callbacks import Callback, ProgressBar
-from almo.train.checkpoint import capture_rng, restore_rng
+from almo.train.checkpoint import (
+    capture_rng,
+    from_plain,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    to_plain,
+)
 from almo.train.distributed import DistributedContext
 from almo.train.game import call_model, move_to, unpack_batch
-from almo.train.history import EpochRecord, Evaluation, History
-from almo.train.persistence import CheckpointState
-from almo.train.steps import GameSteps
-from almo.weights import Averaged, ProjectedAscent, WeightRule
+from almo.train.history import EpochRecord, History
+from almo.train.run_state import RunState
+from almo.train.steps import STEPS, Game
+from almo.weights import Averaged, EveryK, HoldAbsent, ProjectedAscent, WeightRule, WeightState
 
 __all__ = ["MinimaxTrainer"]
 
@@ -41,7 +63,7 @@ Method = Literal["sgda", "simultaneous", "mirror_prox"]
 METHODS = ("sgda", "simultaneous", "mirror_prox")
 
 
-class MinimaxTrainer(GameSteps, CheckpointState):
+class MinimaxTrainer:
     r"""Train ``model`` on the worst mixture of ``family``'s objectives over ``mixture_set``.
 
     Parameters
@@ -49,7 +71,11 @@ class MinimaxTrainer(GameSteps, CheckpointState):
     model : torch.nn.Module
         Any module; its outputs must suit the family's losses.
     family : ObjectiveFamily
-        Turns outputs and targets into the p per-objective losses (``sums_counts``).
+        Turns outputs and targets into the p per-objective losses. With
+        ``normalize="initial"`` it is calibrated at the start of ``fit``: each objective's raw
+        value for the initial model over the whole training data (one extra pass, no
+        gradient). Pass fixed scales (``normalize=[...]``) to compare runs from different
+        initial models on the same scale.
     mixture_set : MixtureSet, optional
         Λ; the whole simplex ``Simplex(p)`` by default.
     weight_rule : WeightRule, optional
@@ -57,7 +83,9 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         anytime online-gradient step γ_t = D / (G √t) with D = √2 the diameter of the simplex
         and G = √p a bound on ‖ℓ‖₂ for losses of order one (normalize the family), whose regret
         is at most (3/2) D G √T. The rule is wrapped in ``Averaged`` (if not already) so the
-        running mean of λ is kept.
+        running mean of λ is kept, then in ``EveryK`` (for ``lambda_every``) and ``HoldAbsent``
+        (a group absent from a batch enters the λ step at its last observed value); the whole
+        chain is ``trainer.lambda_rule``.
     optimizer : torch.optim.Optimizer or callable, optional
         An optimizer over ``model``'s parameters, or a factory ``params -> optimizer``.
         Default ``torch.optim.Adam(lr=1e-3)``.
@@ -93,8 +121,8 @@ class MinimaxTrainer(GameSteps, CheckpointState):
     True
     """
 
-    def __init__(self, model: torch.nn.Module, family: Any, mixture_set: MixtureSet | None = None,
-                 weight_rule: WeightRule | None = None,
+    def __init__(self, model: torch.nn.Module, family: ObjectiveFamily,
+                 mixture_set: MixtureSet | None = None, weight_rule: WeightRule | None = None,
                  optimizer: torch.optim.Optimizer | Callable[..., torch.optim.Optimizer]
                  | None = None,
                  penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
@@ -105,10 +133,9 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         if not isinstance(model, torch.nn.Module):
             raise fail("model", "be a torch.nn.Module", type(model).__name__,
                        "wrap the network in a torch.nn.Module")
-        for attr in ("p", "names", "sums_counts"):
-            if not hasattr(family, attr):
-                raise fail("family", f"be an ObjectiveFamily (it has no `{attr}`)",
-                           type(family).__name__, "pass almo.ObjectiveFamily(losses=[...])")
+        if not isinstance(family, ObjectiveFamily):
+            raise fail("family", "be an ObjectiveFamily", type(family).__name__,
+                       "pass almo.ObjectiveFamily(losses=[...], groups=...)")
         self.p = int(family.p)
         self.names = list(family.names)
         self.mixture_set = Simplex(self.p) if mixture_set is None else mixture_set
@@ -121,7 +148,7 @@ class MinimaxTrainer(GameSteps, CheckpointState):
                        f"({', '.join(self.names[:4])}{', ...' if self.p > 4 else ''})")
         if method not in METHODS:
             raise fail("method", f"be one of {METHODS}", method, "pass method='sgda'")
-        if int(lambda_every) < 1:
+        if isinstance(lambda_every, bool) or int(lambda_every) < 1:
             raise fail("lambda_every", "be an integer >= 1", lambda_every, "pass 1")
         if history_every is not None and int(history_every) < 1:
             raise fail("history_every", "be None or an integer >= 1", history_every, "pass 1")
@@ -134,16 +161,29 @@ class MinimaxTrainer(GameSteps, CheckpointState):
             raise fail("weight_rule", "be a WeightRule", type(rule).__name__,
                        "pass e.g. almo.weights.ProjectedAscent(lr=0.1)")
         self.weight_rule = rule if isinstance(rule, Averaged) else Averaged(rule)
+        every = self.weight_rule if int(lambda_every) == 1 else \
+            EveryK(self.weight_rule, int(lambda_every))
+        self.lambda_rule = HoldAbsent(every)
         self.device = torch.device(device if device is not None else
                                    ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device)
+        self.family = family.to(self.device)
         self.optimizer = _build_optimizer(optimizer, self.model)
-        self.family, self.penalty, self.method = family, penalty, method
+        self.penalty, self.method = penalty, method
         self.lambda_every, self.seed, self.verbose = int(lambda_every), seed, bool(verbose)
         self.average_model = bool(average_model)
         self.history_every = int(history_every) if history_every else max(1, self.p // 100)
-        self.state = self.weight_rule.init(self.mixture_set)
-        self._reset_run()
+        self.state: WeightState = self.lambda_rule.init(self.mixture_set)
+        self.run = RunState.start(self.p, 0)
+        self.history = History(self.names, self.history_every)
+        self.steps_per_epoch: int | None = None
+        self._ctx = DistributedContext.detect()
+        self._callbacks: list[Callback] = []
+        self._train_loader: Any = None
+        self._eval_loader: Any = None
+        self._epoch_rng: dict[str, Any] | None = None
+        self._resume_rng: dict[str, Any] | None = None
+        self._params = [q for q in self.model.parameters() if q.requires_grad]
 
     # -- public state -------------------------------------------------------------------------
     @property
@@ -153,8 +193,42 @@ class MinimaxTrainer(GameSteps, CheckpointState):
 
     @property
     def average_weights(self) -> np.ndarray:
-        """The running mean of λ, float64 (p,)."""
-        return self.state.average
+        """The running mean of λ over its steps, float64 (p,)."""
+        return self.state.mean_weights
+
+    @property
+    def step(self) -> int:
+        """θ steps taken in this run."""
+        return self.run.step
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs."""
+        return self.run.epoch
+
+    @property
+    def epochs(self) -> int:
+        """Epochs the current ``fit`` runs to."""
+        return self.run.epochs
+
+    @property
+    def batch_in_epoch(self) -> int:
+        """Batches consumed in the current epoch."""
+        return self.run.batch_in_epoch
+
+    @property
+    def stop_training(self) -> bool:
+        """Set to True (from a callback) to end the run after the current epoch."""
+        return self.run.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self.run.stop_training = bool(value)
+
+    @property
+    def last_losses(self) -> np.ndarray:
+        """The loss vector (ℓ + r, absent objectives held) the last λ step saw."""
+        return self.run.last_losses
 
     @property
     def is_main_process(self) -> bool:
@@ -166,24 +240,31 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         """Whether the current ``fit`` evaluates each epoch."""
         return self._eval_loader is not None
 
-    def _reset_run(self) -> None:
-        self.step = self.epoch = self.batch_in_epoch = 0
-        self.epochs: int = 0
-        self.stop_training = False
-        self.history = History(self.names, self.history_every)
-        self.last_losses = np.full(self.p, np.nan)
-        self._last_seen = np.full(self.p, np.nan)
-        self._acc, self._acc_n = np.zeros(self.p), 0
-        self._epoch_sum, self._epoch_n = np.zeros(self.p), 0
-        self._avg_params: list[torch.Tensor] | None = None
-        self._avg_n = 0
-        self._ctx = DistributedContext.detect()
-        self._eval_loader: Any = None
-        self._train_loader: Any = None
-        self._epoch_rng: dict[str, Any] | None = None
-        self._resume_rng: dict[str, Any] | None = None
-        self._checked = False
-        self.steps_per_epoch: int | None = None
+    def averaged_model(self) -> torch.nn.Module:
+        """A copy of the model holding the running average of the parameters θ_0 … θ_t.
+
+        This is the model every epoch's ``averaged`` evaluation and :class:`EarlyStopping`
+        measure (``trainer.model`` is the last iterate). Without ``average_model=True`` or
+        before ``fit``, the copy holds the current parameters.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from almo.objectives import ObjectiveFamily
+        >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))] * 3
+        >>> trainer = MinimaxTrainer(torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]),
+        ...                          verbose=False)
+        >>> _ = trainer.fit(data, epochs=1)
+        >>> avg = trainer.averaged_model()
+        >>> bool(torch.equal(avg.weight, trainer.model.weight)), avg is trainer.model
+        (False, False)
+        """
+        clone = copy.deepcopy(self.model)
+        if self.run.avg_params is not None:
+            params = [q for q in clone.parameters() if q.requires_grad]
+            with torch.no_grad():
+                torch._foreach_copy_(params, self.run.avg_params)
+        return clone
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, train_loader: Iterable[Any], epochs: int,
@@ -200,7 +281,8 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         epochs : int
             Number of epochs of the run.
         eval_loader : iterable of batches, optional
-            Evaluated at the end of each epoch (last and averaged iterates).
+            Evaluated at the end of each epoch (last and averaged iterates); the evaluation
+            draws no random numbers from the training run's generators.
         callbacks : sequence of Callback, optional
             A :class:`ProgressBar` is added unless one is given.
         resume_from : str or Path, optional
@@ -211,6 +293,7 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         History
             Also stored as ``trainer.history``.
         """
+        # 1. Check the arguments before anything moves.
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise fail("epochs", "be an integer >= 1", epochs, "pass e.g. epochs=10")
         n_batches = _length(train_loader)
@@ -221,97 +304,137 @@ class MinimaxTrainer(GameSteps, CheckpointState):
             raise fail("eval_loader", "yield at least one batch", "an empty loader",
                        "pass None or a non-empty loader")
         cbs = list(callbacks or [])
-        if not any(isinstance(c, ProgressBar) for c in cbs):
-            cbs.append(ProgressBar(self.verbose))
         for c in cbs:
             if not isinstance(c, Callback):
                 raise fail("callbacks", "contain Callback instances", type(c).__name__,
                            "subclass almo.train.Callback or use LambdaCallback")
-        cbs.sort(key=lambda c: c.order)
-        self._callbacks = cbs
-        self._reset_run()
-        self.epochs, self.steps_per_epoch = int(epochs), n_batches
+        if not any(isinstance(c, ProgressBar) for c in cbs):
+            cbs.append(ProgressBar(self.verbose))
+        self._callbacks = sorted(cbs, key=lambda c: c.order)
+
+        # 2. Start the run, or put it back where the checkpoint left it.
+        self.run = RunState.start(self.p, int(epochs))
+        self.history = History(self.names, self.history_every)
+        self.steps_per_epoch = n_batches
         self._train_loader, self._eval_loader = train_loader, eval_loader
-        self._net = self._ctx.wrap(self.model, self.device)
+        self._ctx = DistributedContext.detect()
         self._params = [q for q in self.model.parameters() if q.requires_grad]
-        self._param_views = [q.detach() for q in self._params]  # share storage: no per-step copy
-        self._scale_cache()
+        game = Game(self._ctx.wrap(self.model, self.device), self.model, self.optimizer,
+                    self.family, self.penalty, self.lambda_rule, self._ctx, self.device,
+                    self._params)
+        self._resume_rng = None
         if resume_from is not None:
             self._load(resume_from)
         else:
-            self.state = self.weight_rule.init(self.mixture_set)
+            self.state = self.lambda_rule.init(self.mixture_set)
             if self.seed is not None:
                 torch.manual_seed(self.seed)
                 np.random.seed(self.seed)  # noqa: NPY002 -- the global state user code draws from
                 random.seed(self.seed)
+            if self.family.needs_calibration:
+                self._calibrate(train_loader)
             if self.average_model:
-                self._avg_params = [q.detach().clone() for q in self._params]
-        for c in cbs:
+                self.run.avg_params = [q.detach().clone() for q in self._params]
+        for c in self._callbacks:
             c.on_fit_start(self)
-        step_cbs = [c for c in cbs if type(c).on_step_end is not Callback.on_step_end]
+
+        # 3. The epochs: one step function per batch, an evaluation at the end of each.
+        step_fn = STEPS[self.method]
+        step_cbs = [c for c in self._callbacks if type(c).on_step_end is not Callback.on_step_end]
+        param_views = [q.detach() for q in self._params]  # share storage: no per-step copy
         self.model.train()
-        while self.epoch < self.epochs and not self.stop_training:
-            self._run_epoch(train_loader, step_cbs)
-        for c in cbs:
+        while self.run.epoch < self.run.epochs and not self.run.stop_training:
+            started = time.perf_counter()
+            for batch in self._epoch_batches(train_loader):
+                self.state = step_fn(game, self.state, batch, self.run.step, self.run.epoch)
+                run = self.run
+                run.step += 1
+                run.batch_in_epoch += 1
+                held = self.state.held  # type: ignore[attr-defined]  # HoldAbsentState
+                run.record(held)
+                run.average_parameters(param_views)
+                if run.step % self.history_every == 0:
+                    self.history.record_step(run.step, self.state.weights, held)
+                for c in step_cbs:
+                    c.on_step_end(self)
+            if self.run.batch_in_epoch == 0:
+                raise fail("train_loader", "yield at least one batch", "an empty epoch",
+                           "check the dataset size, batch_size and drop_last")
+            self._end_epoch(time.perf_counter() - started)
+        for c in self._callbacks:
             c.on_fit_end(self, self.history)
         return self.history
 
-    def _run_epoch(self, loader: Any, step_cbs: list[Callback]) -> None:
+    def _calibrate(self, loader: Iterable[Any]) -> None:
+        """normalize="initial": each objective's raw value at the initial model, all data."""
+        total = self._full_pass(self.model, loader)
+        absent = [self.names[k] for k in np.flatnonzero(~total.present)]
+        if absent:
+            raise fail("train_loader", "contain samples of every objective to calibrate "
+                       "normalize='initial'", f"no samples for {absent}",
+                       "drop the empty groups from the family, or pass fixed scales "
+                       "normalize=[...]")
+        self.family.calibrate_batch(total)
+        logger.info("calibrated the initial scales on %d samples", int(total.total_counts.max()))
+
+    def _epoch_batches(self, loader: Any) -> Iterable[Any]:
+        """This epoch's batches; after a mid-epoch resume, the ones not yet consumed."""
         resume = self._resume_rng
-        if resume is not None and self.batch_in_epoch > 0:
+        if resume is not None and self.run.batch_in_epoch > 0:
             restore_rng(resume["epoch_start"], loader)  # replay this epoch's shuffling
         self._epoch_rng = capture_rng(loader)
         sampler = getattr(loader, "sampler", None)
         if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.epoch)
+            sampler.set_epoch(self.run.epoch)
         for c in self._callbacks:
-            c.on_epoch_start(self, self.epoch)
-        started = time.perf_counter()
+            c.on_epoch_start(self, self.run.epoch)
         it = iter(loader)
         if resume is not None:
-            for _ in range(self.batch_in_epoch):  # skip the batches consumed before the kill
+            for _ in range(self.run.batch_in_epoch):  # skip the batches consumed before
                 if next(it, None) is None:
                     raise fail("train_loader", "yield as many batches as when the checkpoint "
                                "was written", "fewer batches", "resume with the same data")
             restore_rng(resume["current"], loader)
             self._resume_rng = None
-        for batch in it:
-            self._train_step(batch)
-            self.batch_in_epoch += 1
-            for c in step_cbs:
-                c.on_step_end(self)
-        if self.batch_in_epoch == 0:
-            raise fail("train_loader", "yield at least one batch", "an empty epoch",
-                       "check the dataset size, batch_size and drop_last")
-        self._end_epoch(time.perf_counter() - started)
+        return it
 
     def _end_epoch(self, seconds: float) -> None:
         last = averaged = None
         if self._eval_loader is not None:
             last = self.evaluate(self._eval_loader)
-            if self._avg_params is not None:
-                with self._averaged_parameters():
+            if self.run.avg_params is not None:
+                with _SwapParameters(self._params, self.run.avg_params):
                     averaged = self.evaluate(self._eval_loader)
-        train = self._epoch_sum / max(self._epoch_n, 1)
-        record = EpochRecord(self.epoch, self.step, train, self.state.weights.copy(),
-                             self.state.average.copy(), last, averaged, seconds)
+        record = EpochRecord(self.run.epoch, self.run.step, self.run.epoch_mean(),
+                             self.state.weights.copy(), self.state.mean_weights.copy(), last,
+                             averaged, seconds)
         self.history.epochs.append(record)
-        self.epoch += 1
-        self.batch_in_epoch = 0
-        self._epoch_sum, self._epoch_n = np.zeros(self.p), 0
+        self.run.next_epoch()
         ev = averaged or last
-        logger.info("epoch %d/%d: step %d, worst case %s, max λ %.3f (%s)", self.epoch,
-                    self.epochs, self.step, "n/a" if ev is None else f"{ev.worst_case:.5g}",
+        logger.info("epoch %d/%d: step %d, worst case %s, max λ %.3f (%s)", self.run.epoch,
+                    self.run.epochs, self.run.step,
+                    "n/a" if ev is None else f"{ev.worst_case:.5g}",
                     float(self.state.weights.max()), self.names[int(self.state.weights.argmax())])
         for c in self._callbacks:
             c.on_epoch_end(self, record)
 
     # -- evaluation ---------------------------------------------------------------------------
-    def evaluate(self, loader: Iterable[Any]) -> Evaluation:
-        """Per-objective means over a full pass of ``loader`` (no grad) and the worst case.
+    def evaluate(self, loader: Iterable[Any], model: torch.nn.Module | None = None
+                 ) -> ObjectiveReport:
+        """Per-objective values over a full pass of ``loader`` (no grad), and the worst case.
 
-        Under torch.distributed the sums and counts of every rank are added first. The
-        penalty is not included: these are the objectives themselves.
+        Returns an :class:`~almo.report.ObjectiveReport`: raw and normalized means, the
+        penalty r(θ) of the model (zeros without one), the worst case over Λ with its λ*.
+        Under torch.distributed every rank's sums and counts are added first. The pass leaves
+        every random generator as it found it.
+
+        Parameters
+        ----------
+        loader : iterable of batches
+            ``(x, y)`` or ``(x, y, group)``; every objective needs at least one sample.
+        model : torch.nn.Module, optional
+            The model to evaluate; default ``trainer.model`` (the last iterate). Pass
+            ``trainer.averaged_model()`` for the averaged one.
 
         Examples
         --------
@@ -320,47 +443,129 @@ class MinimaxTrainer(GameSteps, CheckpointState):
         >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))]
         >>> trainer = MinimaxTrainer(torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]))
         >>> ev = trainer.evaluate(data)
-        >>> ev.names, bool(ev.worst_case == ev.losses.max())
-        (['log_loss', 'hinge'], True)
+        >>> ev.names, bool(ev.worst_case == ev.normalized.max())
+        (('log_loss', 'hinge'), True)
         """
-        was_training = self.model.training
-        self.model.eval()
-        sums = torch.zeros(self.p, dtype=torch.float64, device=self.device)
-        counts = torch.zeros(self.p, dtype=torch.float64, device=self.device)
-        with torch.no_grad():
-            for batch in loader:
-                x, y, group = (move_to(v, self.device) for v in unpack_batch(batch))
-                s, c = self.family.sums_counts(call_model(self.model, x), y, group)
-                sums += s.double()
-                counts += c.double()
-        self.model.train(was_training)
-        stats = DistributedContext.detect().all_reduce_sum(torch.cat((sums, counts))).cpu()
-        s_np, c_np = stats[:self.p].numpy(), stats[self.p:].numpy()
-        if not (c_np > 0).all():
-            missing = [self.names[k] for k in np.flatnonzero(c_np <= 0)]
+        model = self.model if model is None else model
+        total = self._full_pass(model, loader)
+        if not total.present.all():
+            missing = [self.names[k] for k in np.flatnonzero(~total.present)]
             raise fail("eval_loader", "contain samples for every objective",
                        f"no samples for {missing}", "include every group in the eval data")
-        means = s_np / c_np / self._scale_cache()
-        check_finite_losses(means, self.names, where="evaluation")
-        wc = self.mixture_set.worst_case(means)
-        return Evaluation(means, list(self.names), float(wc.value),
-                          np.asarray(wc.weights, np.float64))
+        raw = total.means(normalized=False)
+        check_finite_losses(raw, self.names, where="evaluation")
+        penalty = None
+        if self.penalty is not None:
+            with torch.no_grad():
+                penalty = self.penalty(model).detach().to("cpu", torch.float64).numpy()
+        return ObjectiveReport.from_values(self.names, raw, total.scale, self.mixture_set,
+                                           penalty=penalty, counts=total.total_counts)
 
-    def _averaged_parameters(self) -> Any:
-        return _SwapParameters(self._params, self._avg_params or [])
+    def _full_pass(self, model: torch.nn.Module, loader: Iterable[Any]) -> ObjectiveBatch:
+        """Sums and counts of every objective over ``loader`` (all ranks), RNG untouched."""
+        rng = capture_rng(loader)
+        was_training = model.training
+        model.eval()
+        sums = torch.zeros(self.p, dtype=torch.float64, device=self.device)
+        counts = torch.zeros(self.p, dtype=torch.float64, device=self.device)
+        try:
+            with torch.no_grad():
+                for batch in loader:
+                    x, y, group = (move_to(v, self.device) for v in unpack_batch(batch))
+                    s, c = self.family.sums_counts(call_model(model, x), y, group)
+                    sums += s.double()
+                    counts += c.double()
+        finally:
+            model.train(was_training)
+            restore_rng(rng, loader)
+        return ObjectiveBatch(sums, counts, self.family.scale_array).all_reduce(self._ctx)
 
-    # -- helpers ------------------------------------------------------------------------------
-    def _scale_cache(self) -> np.ndarray:
-        scale = getattr(self.family, "scale", None)
-        arr = np.ones(self.p) if scale is None else np.asarray(
-            scale.detach().cpu() if isinstance(scale, torch.Tensor) else scale, np.float64)
-        self._scale_np = arr.reshape(self.p)
-        return self._scale_np
+    # -- checkpoints --------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The run's configuration as plain values (stored in checkpoints)."""
+        return {"p": self.p, "names": self.names, "method": self.method,
+                "lambda_every": self.lambda_every, "seed": self.seed,
+                "mixture_set": type(self.mixture_set).__name__,
+                "weight_rule": repr(self.weight_rule),
+                "optimizer": type(self.optimizer).__name__,
+                "average_model": self.average_model, "history_every": self.history_every,
+                "penalty": self.penalty is not None}
+
+    def save_checkpoint(self, path: Any) -> None:
+        """Write the full training state to ``path`` atomically (rank 0 only).
+
+        Holds the model, the optimizer, the λ state (λ, its average, held values, the
+        ``lambda_every`` accumulator), the run state (counters, the epoch's accumulator, the
+        averaged parameters), the family's scales, the history, the callbacks' states, the RNG
+        states (torch, numpy, Python, the loader's generators) and the configuration. Load it
+        with ``fit(..., resume_from=path)``. Under torch.distributed the RNG states are rank 0's.
+
+        Examples
+        --------
+        >>> import tempfile, torch
+        >>> from almo.objectives import ObjectiveFamily
+        >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))] * 4
+        >>> path = tempfile.mkdtemp() + "/run.pt"
+        >>> def make():
+        ...     torch.manual_seed(0)
+        ...     return MinimaxTrainer(torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]),
+        ...                           verbose=False)
+        >>> first = make()
+        >>> _ = first.fit(data, epochs=1)
+        >>> first.save_checkpoint(path)
+        >>> again = make()
+        >>> _ = again.fit(data, epochs=2, resume_from=path)  # continues with epoch 2
+        >>> again.step, len(again.history.epochs)
+        (8, 2)
+        """
+        if not self._ctx.is_main:
+            return
+        payload = {
+            "config": json.dumps(self.config()),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "weights": to_plain(self.state.to_arrays()),
+            "run": self.run.state_dict(),
+            "family": self.family.state_dict(),
+            "history": self.history.state_dict(),
+            "rng": {"current": capture_rng(self._train_loader), "epoch_start": self._epoch_rng},
+            "callbacks": {f"{i}:{type(c).__name__}": c.state_dict()
+                          for i, c in enumerate(self._callbacks)},
+        }
+        save_checkpoint(path, payload)
+
+    def _load(self, path: Any) -> None:
+        ck = load_checkpoint(path)
+        saved, now = json.loads(ck["config"]), self.config()
+        diff = {k: (saved.get(k), v) for k, v in now.items() if k != "seed" and saved.get(k) != v}
+        if diff:
+            raise fail("resume_from", "come from a run with the same configuration",
+                       f"differences (checkpoint, now): {diff}",
+                       "resume with the trainer settings the checkpoint was written with")
+        if "run" not in ck:
+            raise fail("resume_from", "be a checkpoint of this version of the trainer",
+                       "an older layout without a run state", "restart the run from scratch")
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.state = self.lambda_rule.restore(from_plain(ck["weights"]), self.mixture_set)
+        self.run.load_state_dict(ck["run"], self.device)
+        self.family.load_state_dict(ck["family"])  # the normalization scales
+        self.history = History.from_state_dict(ck["history"])
+        for i, c in enumerate(self._callbacks):
+            state = ck["callbacks"].get(f"{i}:{type(c).__name__}")
+            if state:
+                c.load_state_dict(state)
+        self._resume_rng = ck["rng"]
+        if self.run.batch_in_epoch == 0:  # an epoch boundary: just continue the generators
+            restore_rng(ck["rng"]["current"], self._train_loader)
+            self._resume_rng = None
+        logger.info("resumed from %s at epoch %d, step %d", path, self.run.epoch, self.run.step)
 
     def __repr__(self) -> str:
         return (f"MinimaxTrainer(model={type(self.model).__name__}, p={self.p}, "
                 f"mixture_set={type(self.mixture_set).__name__}, weight_rule={self.weight_rule!r}"
                 f", method={self.method!r}, lambda_every={self.lambda_every})")
+
 
 class _SwapParameters:
     """Context manager: put other values into the parameters, then restore them."""
