@@ -17,6 +17,8 @@ import numpy as np
 
 from almo._validation import check_positive, fail
 from almo.losses import LOSS_KINDS, Loss, ScoreLoss, Targets, resolve_loss
+from almo.objective_batch import ObjectiveBatch
+from almo.objectives import ObjectiveFamily
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -39,7 +41,12 @@ class Objective:
 
 @dataclass(frozen=True)
 class LinearProblem:
-    """The data of min over Θ of max over λ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖²."""
+    """The data of min over Θ of max over λ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖².
+
+    ``family`` is the :class:`~almo.ObjectiveFamily` the objectives come from: the problem has
+    its names, its p and its scales, so a solution and a trainer on the same family report the
+    same objectives.
+    """
 
     X: np.ndarray
     n_features: int
@@ -49,6 +56,7 @@ class LinearProblem:
     objectives: tuple[Objective, ...]
     l2: float
     classes: np.ndarray | None
+    family: ObjectiveFamily
 
     @property
     def p(self) -> int:
@@ -59,6 +67,10 @@ class LinearProblem:
         return [o.name for o in self.objectives]
 
     @property
+    def scales(self) -> np.ndarray:
+        return np.array([o.scale for o in self.objectives])
+
+    @property
     def shape(self) -> tuple[int, int]:
         """Shape (D, C) of Θ."""
         return self.X.shape[1], self.n_outputs
@@ -66,11 +78,16 @@ class LinearProblem:
     def penalty(self, theta: np.ndarray) -> float:
         return self.l2 * float(np.sum(theta[: self.n_features] ** 2))
 
+    def batch(self, theta: np.ndarray) -> ObjectiveBatch:
+        """Per-objective loss sums and counts at Θ, as the trainer's family would give them."""
+        S = self.X @ theta
+        sums = np.array([o.loss.value(S[o.rows], o.targets).sum() for o in self.objectives])
+        counts = np.array([float(o.rows.size) for o in self.objectives])
+        return ObjectiveBatch(sums, counts, self.scales)
+
     def losses(self, theta: np.ndarray) -> np.ndarray:
         """The p normalized objectives L̂_k(Θ)."""
-        S = self.X @ theta
-        return np.array([o.weight * o.loss.value(S[o.rows], o.targets).sum()
-                         for o in self.objectives])
+        return self.batch(theta).means()
 
     def unit_duals(self, theta: np.ndarray) -> list[np.ndarray]:
         """∇ℓ_k at the scores of each objective's rows: the natural dual candidate."""
@@ -80,10 +97,17 @@ class LinearProblem:
 
 def build_problem(X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize: Any,
                   fit_intercept: bool) -> LinearProblem:
-    """Check the inputs of :func:`almo.solvers.solve_linear` and build the problem."""
+    """Check the inputs of :func:`almo.solvers.solve_linear` and build the problem.
+
+    ``losses`` is an :class:`~almo.ObjectiveFamily` or the shorthand the family is built from
+    (loss names, with ``groups`` giving integer ids 0..G-1 or string labels, and
+    ``normalize``). A family with ``normalize="initial"`` that is not calibrated yet is
+    calibrated here, at the solver's initial model W = 0, b = 0, on all of X.
+    """
     X = _check_X(X)
     n, d = X.shape
-    specs = _loss_specs(losses)
+    family, ids = _family(losses, groups, normalize, n)
+    specs = _loss_specs(list(family.losses))
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -92,17 +116,80 @@ def build_problem(X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize
                    "pass a 1-D array of labels or values")
     task, targets, classes, n_outputs = _targets(y, specs)
     l2 = check_positive("l2", l2, allow_zero=True)
-    group_rows, group_names = _groups(groups, n)
+    if ids is None:
+        group_rows = [np.arange(n)]
+    else:
+        group_rows = [np.flatnonzero(ids == g) for g in range(family.n_groups)]
+        empty = [name for name, rows in zip(family.group_names or [], group_rows, strict=True)
+                 if rows.size == 0]
+        if empty:
+            raise fail("groups", "give every declared group at least one row (an objective "
+                       "averaged over no sample is undefined)", f"no rows for {empty}",
+                       "drop the empty groups from the family, or add their data")
     design = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
     objectives = []
+    names = iter(family.names)
     for spec in specs:
-        loss, label = _convex_form(spec, task), spec.name
-        for rows, gname in zip(group_rows, group_names, strict=True):
-            objectives.append(Objective(label if gname is None else f"{label}@{gname}", loss,
-                                        rows, targets.take(rows), 1.0))
+        loss = _convex_form(spec, task)
+        for rows in group_rows:
+            objectives.append(Objective(next(names), loss, rows, targets.take(rows), 1.0))
     problem = LinearProblem(design, d, bool(fit_intercept), task, n_outputs, tuple(objectives),
-                            l2, classes)
-    return _normalized(problem, normalize)
+                            l2, classes, family)
+    if family.needs_calibration:
+        family.calibrate_batch(problem.batch(np.zeros(problem.shape)))
+    return _with_scales(problem, family.scale_array)
+
+
+def _family(losses: Any, groups: Any, normalize: Any, n: int
+            ) -> tuple[ObjectiveFamily, np.ndarray | None]:
+    """The objective family and each row's group id (None without groups)."""
+    if isinstance(losses, ObjectiveFamily):
+        if normalize is not None:
+            raise fail("normalize", "be None when `losses` is an ObjectiveFamily (the family "
+                       "holds its normalization)", normalize,
+                       "build the family with ObjectiveFamily(..., normalize=...)")
+        family = losses
+        if family.group_names is None:
+            if groups is not None:
+                raise fail("groups", "be None for a family built without groups", "group ids",
+                           "build ObjectiveFamily(..., groups=G) to get per-group objectives")
+            return family, None
+        ids = _group_array(groups, n)
+        if ids.dtype.kind not in "iu":
+            raise fail("groups", f"hold integer group ids 0..{family.n_groups - 1} for the "
+                       "family's groups", ids.dtype, "map group labels to ids first")
+        if ids.size and (ids.min() < 0 or ids.max() >= family.n_groups):
+            raise fail("groups", f"lie in [0, {family.n_groups - 1}]",
+                       [int(ids.min()), int(ids.max())],
+                       "map group labels to ids or build the family with more groups")
+        return family, ids.astype(np.int64)
+    norm = normalize
+    if groups is None:
+        return ObjectiveFamily(_loss_specs(losses), normalize=norm), None
+    g = _group_array(groups, n)
+    if g.dtype.kind in "iu":
+        if g.min() < 0:
+            raise fail("groups", "hold non-negative integer ids (or string labels)",
+                       int(g.min()), "pass ids 0..G-1")
+        n_groups: Any = int(g.max()) + 1
+        ids = g.astype(np.int64)
+    else:
+        n_groups, ids = np.unique(g.astype(str), return_inverse=True)
+        n_groups = [str(v) for v in n_groups]
+    return ObjectiveFamily(_loss_specs(losses), groups=n_groups, normalize=norm), ids
+
+
+def _group_array(groups: Any, n: int) -> np.ndarray:
+    if groups is None:
+        raise fail("groups", "hold one group id per sample for a family with groups", None,
+                   "pass groups=ids, an integer array of shape (n,)")
+    g = np.asarray(groups)
+    if g.ndim == 2 and g.shape[1] == 1:
+        g = g[:, 0]
+    if g.shape != (n,) or g.dtype.kind not in "iuUSO":
+        raise fail("groups", f"hold one integer or string group id per sample, shape ({n},)",
+                   f"{g.dtype} of shape {g.shape}", "pass e.g. groups=(y >= 5).astype(int)")
+    return g
 
 
 def _check_X(X: Any) -> np.ndarray:
@@ -184,43 +271,9 @@ def _convex_form(loss: Loss, task: Task) -> ScoreLoss:
     return form
 
 
-def _groups(groups: Any, n: int) -> tuple[list[np.ndarray], list[str | None]]:
-    if groups is None:
-        return [np.arange(n)], [None]
-    g = np.asarray(groups)
-    if g.ndim == 2 and g.shape[1] == 1:
-        g = g[:, 0]
-    if g.shape != (n,) or g.dtype.kind not in "iuUSO":
-        raise fail("groups", f"hold one integer or string group id per sample, shape ({n},)",
-                   f"{g.dtype} of shape {g.shape}", "pass e.g. groups=(y >= 5).astype(int)")
-    values = np.unique(g)
-    names = [f"group{v}" if g.dtype.kind in "iu" else str(v) for v in values]
-    return [np.flatnonzero(g == v) for v in values], list(names)
-
-
-def _normalized(problem: LinearProblem, normalize: Any) -> LinearProblem:
-    if normalize is None:
-        return problem
-    p = problem.p
-    if isinstance(normalize, str):
-        if normalize != "initial":
-            raise fail("normalize", "be None, 'initial' or p positive scales", normalize,
-                       "use normalize='initial' or a vector of positive numbers")
-        scales = problem.losses(np.zeros(problem.shape))
-        bad = ~(np.isfinite(scales) & (scales > 0))
-        if bad.any():
-            found = {problem.names[i]: float(scales[i]) for i in np.flatnonzero(bad)}
-            raise fail("initial objective values", "be finite and > 0 to normalize by", found,
-                       "pass fixed scales as normalize=[...] instead")
-    else:
-        try:
-            scales = np.asarray(normalize, dtype=np.float64)
-        except (TypeError, ValueError):
-            scales = np.array([np.nan])
-        if scales.shape != (p,) or not np.all(np.isfinite(scales)) or not np.all(scales > 0):
-            raise fail("normalize", f"hold {p} finite positive scales (one per objective)",
-                       normalize, f"pass {p} numbers > 0; objective k is divided by entry k")
+def _with_scales(problem: LinearProblem, scales: np.ndarray) -> LinearProblem:
     objectives = tuple(Objective(o.name, o.loss, o.rows, o.targets, float(s))
                        for o, s in zip(problem.objectives, scales, strict=True))
     return LinearProblem(problem.X, problem.n_features, problem.fit_intercept, problem.task,
-                         problem.n_outputs, objectives, problem.l2, problem.classes)
+                         problem.n_outputs, objectives, problem.l2, problem.classes,
+                         problem.family)

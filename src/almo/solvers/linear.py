@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from almo._validation import check_positive, fail
+from almo.exceptions import ConvergenceWarning
 from almo.mixtures import MixtureSet, Simplex
 from almo.solvers._certificate import dual_bound
 from almo.solvers._dual_newton import solve_dual_newton
 from almo.solvers._inner import InnerSolver
+from almo.report import ObjectiveReport
 from almo.solvers._problem import LinearProblem, build_problem
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,10 @@ class LinearSolution:
         regression.
     intercept_ : np.ndarray or float
         (n_classes,) or (1,) for classification, a float for regression (0 without intercept).
-    losses : np.ndarray of shape (p,)
-        The (normalized) objectives L̂_k at the returned model.
-    names : tuple of str
-        Objective names, loss-major (``"log_loss@group1"``), as in ObjectiveFamily.
-    scales : np.ndarray of shape (p,)
-        What each objective was divided by (ones unless normalized).
+    report : ObjectiveReport
+        The returned model on the training data in the library's one vocabulary: raw and
+        normalized objectives, the penalty l2‖W‖² (the same for every objective), the worst
+        case over Λ with its λ* (``report.penalized_worst_case == value``).
     status : {"optimal", "inaccurate"}
         "optimal" when ``gap <= tol * max(1, |value|)``.
     method : {"cvxpy", "dual_newton"}
@@ -80,14 +79,27 @@ class LinearSolution:
     weights: np.ndarray
     coef_: np.ndarray
     intercept_: np.ndarray | float
-    losses: np.ndarray
-    names: tuple[str, ...]
-    scales: np.ndarray
+    report: ObjectiveReport
     status: Literal["optimal", "inaccurate"]
     method: Literal["cvxpy", "dual_newton"]
     n_iter: int
     seconds: float
     classes_: np.ndarray | None = None
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The normalized objectives L̂_k at the returned model (``report.normalized``)."""
+        return self.report.normalized
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Objective names, loss-major (``"log_loss@group1"``), as in the ObjectiveFamily."""
+        return self.report.names
+
+    @property
+    def scales(self) -> np.ndarray:
+        """What each objective was divided by (ones unless normalized)."""
+        return self.report.scales
 
     @property
     def relative_gap(self) -> float:
@@ -130,17 +142,26 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
         Features, finite.
     y : array of shape (n,)
         Integer (or string) class labels for classification losses, floats for regression.
-    losses : str, Loss or sequence of them
-        Among log_loss, hinge, squared_hinge, squared (classification); squared, absolute,
-        huber, pinball (regression); parametrized ones via ``almo.losses.make_loss``.
+    losses : ObjectiveFamily, or str, Loss or sequence of them
+        The objectives: an :class:`~almo.ObjectiveFamily` (the same object a
+        :class:`~almo.MinimaxTrainer` takes, so both report the same names, p and scales), or
+        the shorthand it is built from — loss names among log_loss, hinge, squared_hinge,
+        squared (classification); squared, absolute, huber, pinball (regression);
+        parametrized ones via ``almo.losses.make_loss``.
     groups : array of shape (n,), optional
-        Group id of each sample: each loss then gives one objective per group.
+        Group id of each sample: each loss then gives one objective per group. With a family,
+        integer ids 0..G-1 of its groups; with the shorthand, integer ids (groups
+        ``group0`` … ``group<max id>``) or string labels (sorted). A declared group without
+        rows is an error.
     mixture_set : MixtureSet, optional
         Λ; the whole simplex by default.
     l2 : float, default 0
         Ridge penalty on W (not on the intercept).
     normalize : None, "initial" or array of shape (p,)
-        Divide each objective by its value at W = 0, b = 0, or by the given numbers.
+        Shorthand only (a family holds its own): divide each objective by its value for the
+        initial model over all the data — here W = 0, b = 0 — or by the given numbers. A
+        family with ``normalize="initial"`` that is not yet calibrated is calibrated that way
+        (in place), so a trainer given the same family afterwards uses the same scales.
     fit_intercept : bool, default True
     tol : float, default 1e-6
         Target certified gap, relative: ``gap <= tol * max(1, |value|)``.
@@ -229,13 +250,13 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
             inner = InnerSolver(problem).solve(lam * unit, theta)
             candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
         lower = max(candidates)
-    return _solution(problem, theta, lam, upper, lower, tol, chosen, n_iter,
+    return _solution(problem, mixture_set, theta, lam, upper, lower, tol, chosen, n_iter,
                      time.perf_counter() - start)
 
 
-def _solution(problem: LinearProblem, theta: np.ndarray, lam: np.ndarray, upper: float,
-              lower: float, tol: float, method: Any, n_iter: int, seconds: float
-              ) -> LinearSolution:
+def _solution(problem: LinearProblem, mixture_set: MixtureSet, theta: np.ndarray,
+              lam: np.ndarray, upper: float, lower: float, tol: float, method: Any,
+              n_iter: int, seconds: float) -> LinearSolution:
     gap = max(upper - lower, 0.0)
     status: Literal["optimal", "inaccurate"] = "optimal" if gap <= tol * max(1.0, abs(upper)) \
         else "inaccurate"
@@ -252,11 +273,14 @@ def _solution(problem: LinearProblem, theta: np.ndarray, lam: np.ndarray, upper:
         coef, intercept = W.T.copy(), b.copy()
     logger.info("solve_linear %s: value %.10g, gap %.3g, %d iterations", method, upper, gap,
                 n_iter)
+    batch = problem.batch(theta)
+    report = ObjectiveReport.from_values(
+        problem.names, batch.means(normalized=False), problem.scales, mixture_set,
+        penalty=np.full(problem.p, problem.penalty(theta)), counts=batch.total_counts)
     return LinearSolution(
         value=float(upper), lower_bound=float(lower), gap=float(gap),
         weights=np.asarray(lam, dtype=np.float64), coef_=coef, intercept_=intercept,
-        losses=problem.losses(theta), names=tuple(problem.names),
-        scales=np.array([o.scale for o in problem.objectives]), status=status,
+        report=report, status=status,
         method=method, n_iter=int(n_iter), seconds=float(seconds),
         classes_=problem.classes)
 
