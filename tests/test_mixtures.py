@@ -51,9 +51,11 @@ def cvxpy_set(s, x):
     elif isinstance(s, Polytope):
         cons += [s.A @ x <= s.b]
     elif isinstance(s, PriorBall):
-        d = {"l1": cp.norm1(x - s.prior),
-             "chi2": cp.sum(cp.multiply(1 / s.prior, cp.square(x - s.prior))),
-             "kl": cp.sum(cp.rel_entr(x, s.prior))}[s.divergence]
+        d = {
+            "l1": cp.norm1(x - s.prior),
+            "chi2": cp.sum(cp.multiply(1 / s.prior, cp.square(x - s.prior))),
+            "kl": cp.sum(cp.rel_entr(x, s.prior)),
+        }[s.divergence]
         cons += [d <= s.radius]
     return cons
 
@@ -68,13 +70,27 @@ def exact_lp_max(s, g):
         A_ub, b_ub = s.A, s.b
     if isinstance(s, PriorBall):  # l1 ball: λ = λ0 + d⁺ - d⁻
         c = np.concatenate([-g, g])
-        res = linprog(c, A_ub=np.ones((1, 2 * p)), b_ub=[s.radius],
-                      A_eq=np.concatenate([np.ones((1, p)), -np.ones((1, p))], 1), b_eq=[0],
-                      bounds=[(0, None)] * p + [(0, w) for w in s.prior], method="highs")
+        res = linprog(
+            c,
+            A_ub=np.ones((1, 2 * p)),
+            b_ub=[s.radius],
+            A_eq=np.concatenate([np.ones((1, p)), -np.ones((1, p))], 1),
+            b_eq=[0],
+            bounds=[(0, None)] * p + [(0, w) for w in s.prior],
+            method="highs",
+        )
         assert res.status == 0
         return float(g @ s.prior - res.fun)
-    res = linprog(-g, A_ub=A_ub, b_ub=b_ub, A_eq=np.ones((1, p)), b_eq=[1], bounds=bounds,
-                  method="highs", options={"primal_feasibility_tolerance": 1e-10})
+    res = linprog(
+        -g,
+        A_ub=A_ub,
+        b_ub=b_ub,
+        A_eq=np.ones((1, p)),
+        b_eq=[1],
+        bounds=bounds,
+        method="highs",
+        options={"primal_feasibility_tolerance": 1e-10},
+    )
     assert res.status == 0
     return float(-res.fun)
 
@@ -174,14 +190,16 @@ def test_torch_batched_keeps_type_dtype_device(rng, name, dtype):
     t = torch.tensor(v, dtype=dtype)
     out_t = s.project(t)
     assert isinstance(out_t, torch.Tensor) and out_t.dtype == dtype and out_t.device == t.device
-    np.testing.assert_allclose(out_t.double().numpy(), out_np,
-                               atol=1e-5 if dtype == torch.float32 else 1e-7)
+    np.testing.assert_allclose(
+        out_t.double().numpy(), out_np, atol=1e-5 if dtype == torch.float32 else 1e-7
+    )
     for row in out_np.reshape(-1, 4):
         assert s.contains(row, atol=1e-9)
     out32 = s.project(v.astype(np.float32))
     assert out32.dtype == np.float32
     assert s.worst_case(torch.tensor(v[0, 0])).value == pytest.approx(
-        s.worst_case(v[0, 0]).value, abs=1e-12)
+        s.worst_case(v[0, 0]).value, abs=1e-12
+    )
 
 
 def test_l1_worst_case_closed_form():
@@ -228,25 +246,31 @@ def test_worst_case_dominates_every_point_it_can_reach(p, seed, name):
 # ------------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("make, argument", [
-    (lambda: BoxSimplex([0.5, 0.1], [0.4, 0.9]), "lower"),
-    (lambda: BoxSimplex([0.6, 0.6], [0.9, 0.9]), "sum(lower)"),
-    (lambda: BoxSimplex([0.1, 0.1], [0.3, 0.3]), "sum(upper)"),
-    (lambda: BoxSimplex([0.1, np.nan], [0.9, 0.9]), "lower"),
-    (lambda: BoxSimplex([0.1, 0.1], [0.9, 0.9, 0.9]), "upper"),
-    (lambda: BoxSimplex([-0.1, 0.1], [0.9, 0.9]), "lower"),
-    (lambda: BoxSimplex(0.1, 0.9), "p"),
-    (lambda: Polytope([1.0, 1.0], [1.0]), "A"),
-    (lambda: Polytope([[1.0, 1.0]], [1.0, 2.0]), "b"),
-    (lambda: Polytope([[1.0, np.inf]], [1.0]), "A"),
-    (lambda: Polytope([[1.0, 0.0], [0.0, 1.0]], [0.2, 0.2]), "non-empty"),
-    (lambda: PriorBall([0.5, 0.6], 0.1), "prior"),
-    (lambda: PriorBall([0.5, 0.5], -1.0), "radius"),
-    (lambda: PriorBall([0.5, 0.5], np.nan), "radius"),
-    (lambda: PriorBall([1.0, 0.0], 0.1, "kl"), "prior"),
-    (lambda: PriorBall([0.5, 0.5], 0.1, "tv"), "divergence"),
-    (lambda: Simplex(0), "p"),
-])
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: BoxSimplex([0.5, 0.1], [0.4, 0.9]), "lower"),
+        (lambda: BoxSimplex([0.6, 0.6], [0.9, 0.9]), "sum(lower)"),
+        (lambda: BoxSimplex([0.1, 0.1], [0.3, 0.3]), "sum(upper)"),
+        (lambda: BoxSimplex([0.1, np.nan], [0.9, 0.9]), "lower"),
+        (lambda: BoxSimplex([0.1, np.inf], [0.9, np.inf]), "lower"),
+        (lambda: BoxSimplex([0.1, 0.1], [np.nan, 0.9]), "upper"),
+        (lambda: BoxSimplex([0.1, 0.1], [-np.inf, 0.9]), "upper"),
+        (lambda: BoxSimplex([0.1, 0.1], [0.9, 0.9, 0.9]), "upper"),
+        (lambda: BoxSimplex([-0.1, 0.1], [0.9, 0.9]), "lower"),
+        (lambda: BoxSimplex(0.1, 0.9), "p"),
+        (lambda: Polytope([1.0, 1.0], [1.0]), "A"),
+        (lambda: Polytope([[1.0, 1.0]], [1.0, 2.0]), "b"),
+        (lambda: Polytope([[1.0, np.inf]], [1.0]), "A"),
+        (lambda: Polytope([[1.0, 0.0], [0.0, 1.0]], [0.2, 0.2]), "non-empty"),
+        (lambda: PriorBall([0.5, 0.6], 0.1), "prior"),
+        (lambda: PriorBall([0.5, 0.5], -1.0), "radius"),
+        (lambda: PriorBall([0.5, 0.5], np.nan), "radius"),
+        (lambda: PriorBall([1.0, 0.0], 0.1, "kl"), "prior"),
+        (lambda: PriorBall([0.5, 0.5], 0.1, "tv"), "divergence"),
+        (lambda: Simplex(0), "p"),
+    ],
+)
 def test_construction_errors_name_argument_rule_and_fix(make, argument):
     with pytest.raises(ValueError) as info:
         make()

@@ -8,8 +8,8 @@ Kullback–Leibler divergence Σ λ log(λ/λ0).
   by bisection (KL grows with β).
 - Projection: for l1 and χ² the Lagrangian with a multiplier μ on the ball constraint is a
   clip-type threshold problem (solved exactly by :func:`almo.projections.solve_threshold`), and
-  D(λ(μ), λ0) decreases with μ, so μ is found by bisection; KL uses cvxpy (see
-  :class:`almo.PriorBall`).
+  D(λ(μ), λ0) decreases with μ, so μ is found by bisection; KL bisects on log μ with the
+  Wright-omega closed form of the inner problem (:func:`project_kl`), no conic solver.
 
 All functions take float64 numpy arrays; projections work on rows of shape (n, p).
 """

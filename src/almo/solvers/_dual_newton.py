@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,9 @@ import numpy as np
 from scipy.linalg import cho_solve
 from threadpoolctl import threadpool_limits
 
-from almo.mixtures import MixtureSet, Polytope, PriorBall
+from almo._cvxpy import solve
+from almo.exceptions import SolverError
+from almo.mixtures import MixtureSet
 from almo.solvers._certificate import dual_bound
 from almo.solvers._inner import InnerSolver
 from almo.solvers._problem import LinearProblem
@@ -53,8 +54,9 @@ class DualNewtonResult:
     newton_steps: int
 
 
-def solve_dual_newton(problem: LinearProblem, mixture_set: MixtureSet, tol: float,
-                      max_iter: int) -> DualNewtonResult:
+def solve_dual_newton(
+    problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+) -> DualNewtonResult:
     D, C = problem.shape
     if D * C > _THREADED_SIZE:
         return _solve(problem, mixture_set, tol, max_iter)
@@ -68,8 +70,9 @@ def solve_dual_newton(problem: LinearProblem, mixture_set: MixtureSet, tol: floa
 _THREADED_SIZE = 2048
 
 
-def _solve(problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
-           ) -> DualNewtonResult:
+def _solve(
+    problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+) -> DualNewtonResult:
     inner = InnerSolver(problem)
     model = _ModelStep(mixture_set)
     unit = np.array([o.weight for o in problem.objectives])
@@ -119,8 +122,7 @@ def _solve(problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter
                 guess = sol.theta
             trial = inner.solve(trial_lam * unit, guess)
             steps += trial.newton_steps
-            g_trial = float(trial_lam @ problem.losses(trial.theta)) + \
-                problem.penalty(trial.theta)
+            g_trial = float(trial_lam @ problem.losses(trial.theta)) + problem.penalty(trial.theta)
             if g_trial >= g + 1e-4 * t * slope - 1e-15 * abs(g):
                 break
             t *= 0.5
@@ -143,43 +145,47 @@ def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
 class _ModelStep:
     """argmax over Λ of the quadratic model ⟨L, μ⟩ − ½ (μ − λ)ᵀ M (μ − λ).
 
-    The simplex and box sets (exact sort-based projections, microseconds each) and sets
-    without a known description use FISTA; Polytope and PriorBall, whose projections are
-    themselves iterative, get the small QP built once with cvxpy parameters and re-solved
-    tightly, then projected for exact feasibility.
+    Sets with a fast projection (sort-based, microseconds each) and sets without a conic
+    description use FISTA on ``project``; the others (projections that are themselves
+    iterative) get the small QP on their ``cvxpy_constraints``, built once with cvxpy
+    parameters and re-solved tightly, then projected for exact feasibility. Should the QP fail,
+    the step falls back to FISTA.
     """
 
     def __init__(self, mixture_set: MixtureSet) -> None:
         self.mixture_set = mixture_set
-        slow = isinstance(mixture_set, (Polytope, PriorBall))
-        self._qp = self._build_qp() if slow else None
+        self._qp = None if mixture_set.has_fast_projection else self._build_qp()
 
-    def _build_qp(self) -> tuple[Any, ...]:
+    def _build_qp(self) -> tuple[Any, ...] | None:
         import cvxpy as cp
-
-        from almo.solvers.cvxpy_form import lambda_constraints
 
         p = self.mixture_set.p
         L, F, lam0, z = cp.Parameter(p), cp.Parameter((p, p)), cp.Parameter(p), cp.Variable(p)
-        cons = lambda_constraints(self.mixture_set, z + lam0)
+        try:
+            cons = self.mixture_set.cvxpy_constraints(z + lam0)
+        except NotImplementedError:
+            return None
         prob = cp.Problem(cp.Maximize(L @ z - 0.5 * cp.sum_squares(F @ z)), cons)
         return prob, L, F, lam0, z
 
     def argmax(self, L: np.ndarray, M: np.ndarray, lam: np.ndarray) -> np.ndarray:
         if self._qp is None:
             return _fista_argmax(L, M, lam, self.mixture_set)
-        import cvxpy as cp
-
         prob, Lp, Fp, lam0, z = self._qp
         evals, evecs = np.linalg.eigh(M)
         Fp.value = np.sqrt(np.maximum(evals, 0.0))[:, None] * evecs.T  # FᵀF = M
         Lp.value, lam0.value = L, lam
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-13, tol_gap_rel=1e-13,
-                           tol_feas=1e-13, tol_ktratio=1e-10)
-        except cp.SolverError:
+            solve(
+                prob,
+                "the quadratic model step",
+                fix="none needed: FISTA takes over",
+                tol_gap_abs=1e-13,
+                tol_gap_rel=1e-13,
+                tol_feas=1e-13,
+                tol_ktratio=1e-10,
+            )
+        except SolverError:
             return _fista_argmax(L, M, lam, self.mixture_set)
         if z.value is None:
             return _fista_argmax(L, M, lam, self.mixture_set)
@@ -189,8 +195,9 @@ class _ModelStep:
         return np.asarray(self.mixture_set.project(target), dtype=np.float64)
 
 
-def _fista_argmax(L: np.ndarray, M: np.ndarray, lam: np.ndarray, mixture_set: MixtureSet,
-                  max_iter: int = 3000) -> np.ndarray:
+def _fista_argmax(
+    L: np.ndarray, M: np.ndarray, lam: np.ndarray, mixture_set: MixtureSet, max_iter: int = 3000
+) -> np.ndarray:
     """argmax over Λ of ⟨L, μ⟩ − ½ (μ − λ)ᵀ M (μ − λ), by FISTA with gradient restart.
 
     Near the solution the model's values are at the rounding level of g while its gradient is
