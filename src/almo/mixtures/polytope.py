@@ -76,14 +76,15 @@ class Polytope(PolyhedralSet):
             cp.Maximize(cheb), [A @ lam + cheb * norms <= b, lam >= cheb, cp.sum(lam) == 1]
         )
         _cvxpy.solve(centre, "the Polytope centre LP", fix=_FIX, retry_default=True, **_TIGHT)
-        if cheb.value < -1e-9:
+        slack = float(np.asarray(cheb.value, dtype=np.float64))
+        if slack < -1e-9:
             raise fail(
                 "A, b",
                 "describe a non-empty set {λ in the simplex : A λ <= b}",
-                f"constraints violated by at least {-float(cheb.value):.3g} everywhere",
+                f"constraints violated by at least {-slack:.3g} everywhere",
                 "loosen b or remove contradictory rows",
             )
-        self._slack = max(float(cheb.value), 0.0)
+        self._slack = max(slack, 0.0)
         self._centre = self._repair(np.asarray(lam.value))
         self._v = cp.Parameter(self.p)
         self._ell = cp.Parameter(self.p)
