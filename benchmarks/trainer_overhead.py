@@ -53,7 +53,7 @@ class Batches:
     def __iter__(self):
         order = torch.randperm(len(self.tensors[0]), generator=self.gen)
         for i in range(0, len(order), self.batch_size):
-            idx = order[i:i + self.batch_size]
+            idx = order[i : i + self.batch_size]
             yield tuple(t[idx] for t in self.tensors)
 
 
@@ -92,8 +92,9 @@ def trainer_epoch_seconds(trainer: MinimaxTrainer, loader: Batches, epochs: int)
     return (clock() - start) / epochs
 
 
-def plain_epoch_seconds(model: torch.nn.Module, opt: torch.optim.Optimizer, loader: Batches,
-                        epochs: int) -> float:
+def plain_epoch_seconds(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, loader: Batches, epochs: int
+) -> float:
     """Mean epoch time of the textbook loop: forward, cross-entropy, backward, step."""
     start = clock()
     for _ in range(epochs):
@@ -110,8 +111,14 @@ def bench_digits(repeats: int, epochs: int) -> dict:
     family = ObjectiveFamily(["log_loss", "hinge", "squared"])
 
     def make(rule=None, method="sgda"):
-        return MinimaxTrainer(mlp([64, 256, 256, 10]), family, weight_rule=rule, method=method,
-                              verbose=False, optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3))
+        return MinimaxTrainer(
+            mlp([64, 256, 256, 10]),
+            family,
+            weight_rule=rule,
+            method=method,
+            verbose=False,
+            optimizer=lambda ps: torch.optim.Adam(ps, lr=1e-3),
+        )
 
     configs = {
         "almo": lambda: make(ProjectedAscent(lr=0.1)),
@@ -123,14 +130,16 @@ def bench_digits(repeats: int, epochs: int) -> dict:
     for r in range(repeats):
         # Rotate the order every repeat: whichever runs first pays the warm-up of the allocator
         # and caches, which would otherwise bias one side of each ratio.
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(trainer_epoch_seconds(configs[name](), loader, epochs))
     almo_fixed = [a / f for a, f in zip(times["almo"], times["fixed"], strict=True)]
     mp_sgda = [m / a for m, a in zip(times["mirror_prox"], times["almo"], strict=True)]
-    return {"epoch_seconds": {k: statistics.median(v) for k, v in times.items()},
-            "steps_per_epoch": len(loader),
-            "almo_over_fixed": statistics.median(almo_fixed),
-            "mirror_prox_over_sgda": statistics.median(mp_sgda)}
+    return {
+        "epoch_seconds": {k: statistics.median(v) for k, v in times.items()},
+        "steps_per_epoch": len(loader),
+        "almo_over_fixed": statistics.median(almo_fixed),
+        "mirror_prox_over_sgda": statistics.median(mp_sgda),
+    }
 
 
 def bench_groups(n: int, ps: list[int], repeats: int, epochs: int, batch: int) -> dict:
@@ -143,19 +152,31 @@ def bench_groups(n: int, ps: list[int], repeats: int, epochs: int, batch: int) -
         ratios, t_almo, t_plain = [], [], []
         for r in range(repeats):
             model = mlp([32, 64, 10], seed=r)
-            plain = plain_epoch_seconds(model, torch.optim.Adam(model.parameters(), 1e-3),
-                                        Batches(x, y, batch_size=batch), epochs)
+            plain = plain_epoch_seconds(
+                model,
+                torch.optim.Adam(model.parameters(), 1e-3),
+                Batches(x, y, batch_size=batch),
+                epochs,
+            )
             trainer = MinimaxTrainer(mlp([32, 64, 10], seed=r), family, verbose=False)
             almo = trainer_epoch_seconds(trainer, Batches(*data, batch_size=batch), epochs)
             ratios.append(almo / plain)
             t_almo.append(almo)
             t_plain.append(plain)
         steps = -(-n // batch)
-        out[str(p)] = {"ratio": statistics.median(ratios), "almo_s": statistics.median(t_almo),
-                       "plain_s": statistics.median(t_plain),
-                       **breakdown(family, trainer, data, batch,
-                                   statistics.median(t_almo) / steps,
-                                   statistics.median(t_plain) / steps)}
+        out[str(p)] = {
+            "ratio": statistics.median(ratios),
+            "almo_s": statistics.median(t_almo),
+            "plain_s": statistics.median(t_plain),
+            **breakdown(
+                family,
+                trainer,
+                data,
+                batch,
+                statistics.median(t_almo) / steps,
+                statistics.median(t_plain) / steps,
+            ),
+        }
     return out
 
 
@@ -171,8 +192,9 @@ def _cpu_us(fn, n: int = 50) -> float:
     return best * 1e6
 
 
-def breakdown(family, trainer: MinimaxTrainer, data, batch: int, almo_step: float,
-              plain_step: float) -> dict:
+def breakdown(
+    family, trainer: MinimaxTrainer, data, batch: int, almo_step: float, plain_step: float
+) -> dict:
     """Where a step's extra time goes: the family's per-objective losses (forward + backward,
     against the fused ``F.cross_entropy``), the weight rule's λ update, and the rest (the
     trainer's own bookkeeping, by difference), all in microseconds per step."""
@@ -182,11 +204,15 @@ def breakdown(family, trainer: MinimaxTrainer, data, batch: int, almo_step: floa
     fam = _cpu_us(lambda: family.sums_counts(outputs, y, group)[0].sum().backward())
     fused = _cpu_us(lambda: F.cross_entropy(outputs, y, reduction="sum").backward())
     losses = trainer.last_losses
-    rule = _cpu_us(lambda: trainer.weight_rule.update(trainer.state, losses))
+    rule = _cpu_us(lambda: trainer.lambda_rule.update(trainer.state, losses))
     extra = (almo_step - plain_step) * 1e6
-    return {"plain_step_us": plain_step * 1e6, "extra_us": extra,
-            "family_extra_us": fam - fused, "rule_us": rule,
-            "rest_us": extra - (fam - fused) - rule}
+    return {
+        "plain_step_us": plain_step * 1e6,
+        "extra_us": extra,
+        "family_extra_us": fam - fused,
+        "rule_us": rule,
+        "rest_us": extra - (fam - fused) - rule,
+    }
 
 
 def _status_kib(field: str) -> int:
@@ -210,11 +236,13 @@ def _memory_child(kind: str, n: int, p: int, batch: int) -> None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: E731
     if kind == "plain":
-        plain_epoch_seconds(model, torch.optim.Adam(model.parameters(), 1e-3),
-                            Batches(x, y, batch_size=batch), 1)
+        plain_epoch_seconds(
+            model, torch.optim.Adam(model.parameters(), 1e-3), Batches(x, y, batch_size=batch), 1
+        )
     else:
         MinimaxTrainer(model, ObjectiveFamily("log_loss", groups=p), verbose=False).fit(
-            Batches(x, y, g, batch_size=batch), epochs=1)
+            Batches(x, y, g, batch_size=batch), epochs=1
+        )
     after = peak()
     print(json.dumps({"growth_kib": after - before, "peak_kib": after}))
 
@@ -228,8 +256,12 @@ def bench_memory(n: int, p: int, batch: int, repeats: int) -> dict:
             res[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     peak = {k: statistics.median(r["peak_kib"] for r in v) for k, v in res.items()}
     growth = {k: statistics.median(r["growth_kib"] for r in v) for k, v in res.items()}
-    return {"peak_kib": peak, "growth_kib": growth, "peak_ratio": peak["almo"] / peak["plain"],
-            "growth_ratio": growth["almo"] / max(growth["plain"], 1)}
+    return {
+        "peak_kib": peak,
+        "growth_kib": growth,
+        "peak_ratio": peak["almo"] / peak["plain"],
+        "growth_ratio": growth["almo"] / max(growth["plain"], 1),
+    }
 
 
 def main() -> None:
@@ -254,41 +286,61 @@ def main() -> None:
     # The same p = 1000 run with 4x larger batches: the per-step costs of the λ side amortize.
     large = bench_groups(n, [1000], repeats, epochs=1 if quick else 2, batch=4096)["1000"]
     mem = bench_memory(n, 1000, 1024, repeats=1 if quick else 3)
-    result = {"quick": quick, "threads": args.threads, "cpu_count": os.cpu_count(),
-              "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-              "seconds": time.perf_counter() - start, "torch": torch.__version__,
-              "digits": dig, "groups": groups, "groups_p1000_batch4096": large, "memory": mem}
+    result = {
+        "quick": quick,
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "seconds": time.perf_counter() - start,
+        "torch": torch.__version__,
+        "digits": dig,
+        "groups": groups,
+        "groups_p1000_batch4096": large,
+        "memory": mem,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "trainer_overhead.json").write_text(json.dumps(result, indent=2))
-    print(f"Trainer overhead ({'quick, ' if quick else ''}{args.threads} thread(s), "
-          f"load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}; medians of "
-          f"{repeats} repeats)\n")
+    print(
+        f"Trainer overhead ({'quick, ' if quick else ''}{args.threads} thread(s), "
+        f"load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}; medians of "
+        f"{repeats} repeats)\n"
+    )
     print("| measure | ratio | target |\n|---|---|---|")
-    print(f"| ALMO ÷ fixed uniform ensemble, digits MLP epoch | {dig['almo_over_fixed']:.3f} "
-          "| ≤ 1.05 |")
+    print(
+        f"| ALMO ÷ fixed uniform ensemble, digits MLP epoch | {dig['almo_over_fixed']:.3f} "
+        "| ≤ 1.05 |"
+    )
     for p, r in groups.items():
         what = "no groups (p = 1)" if p == "1" else f"p = {p} groups"
-        print(f"| one loss, {what} ÷ plain training, {n:,} rows | {r['ratio']:.3f} "
-              f"| {'—' if p == '1' else '≤ 1.10'} |")
-    print(f"| one loss, p = 1000 groups, batch 4096 ÷ plain training | {large['ratio']:.3f} "
-          "| — |")
-    print("\nPer-step CPU time (µs) of the grouped runs: plain step, ALMO's extra, and the extra "
-          "split into the family's losses (vs fused cross-entropy), the λ update, the rest "
-          "(trainer bookkeeping, by difference):\n")
+        print(
+            f"| one loss, {what} ÷ plain training, {n:,} rows | {r['ratio']:.3f} "
+            f"| {'—' if p == '1' else '≤ 1.10'} |"
+        )
+    print(f"| one loss, p = 1000 groups, batch 4096 ÷ plain training | {large['ratio']:.3f} | — |")
+    print(
+        "\nPer-step CPU time (µs) of the grouped runs: plain step, ALMO's extra, and the extra "
+        "split into the family's losses (vs fused cross-entropy), the λ update, the rest "
+        "(trainer bookkeeping, by difference):\n"
+    )
     print("| p | plain step | extra | family | λ update | rest |\n|---|---|---|---|---|---|")
     for p, r in groups.items():
-        print(f"| {p} | {r['plain_step_us']:.0f} | {r['extra_us']:.0f} | "
-              f"{r['family_extra_us']:.0f} | {r['rule_us']:.0f} | {r['rest_us']:.0f} |")
+        print(
+            f"| {p} | {r['plain_step_us']:.0f} | {r['extra_us']:.0f} | "
+            f"{r['family_extra_us']:.0f} | {r['rule_us']:.0f} | {r['rest_us']:.0f} |"
+        )
     print()
     print("| measure | ratio | target |\n|---|---|---|")
     print(f"| mirror_prox ÷ sgda per step | {dig['mirror_prox_over_sgda']:.2f} | ≈ 2 |")
-    print(f"| peak resident memory, ALMO ÷ plain (p = 1000) | {mem['peak_ratio']:.3f} "
-          "| ≤ 1.05 |")
-    print(f"| resident-memory growth while training, ALMO ÷ plain | {mem['growth_ratio']:.2f} "
-          "| — |")
+    print(f"| peak resident memory, ALMO ÷ plain (p = 1000) | {mem['peak_ratio']:.3f} | ≤ 1.05 |")
+    print(
+        f"| resident-memory growth while training, ALMO ÷ plain | {mem['growth_ratio']:.2f} | — |"
+    )
     secs = dig["epoch_seconds"]
-    print(f"\nDigits epoch ({dig['steps_per_epoch']} steps): ALMO {secs['almo'] * 1e3:.1f} ms, "
-          f"fixed {secs['fixed'] * 1e3:.1f} ms, mirror_prox {secs['mirror_prox'] * 1e3:.1f} ms.")
+    print(
+        f"\nDigits epoch ({dig['steps_per_epoch']} steps): ALMO {secs['almo'] * 1e3:.1f} ms, "
+        f"fixed {secs['fixed'] * 1e3:.1f} ms, mirror_prox {secs['mirror_prox'] * 1e3:.1f} ms."
+    )
 
 
 if __name__ == "__main__":

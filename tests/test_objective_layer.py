@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from checks import assert_agree, assert_in_set, assert_worst_case_optimal, linear_max
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
@@ -18,6 +17,7 @@ from almo.objective_batch import ObjectiveBatch
 from almo.report import ObjectiveReport
 from almo.train import MinimaxTrainer
 from almo.weights import ProjectedAscent
+from checks import assert_agree, assert_in_set, assert_worst_case_optimal, linear_max
 
 # -- ObjectiveBatch ---------------------------------------------------------------------------
 
@@ -45,16 +45,21 @@ def test_batches_add_up_to_the_full_pass():
     scores = torch.randn(40, 4, generator=g, dtype=torch.float64)
     labels, groups = torch.randint(0, 4, (40,), generator=g), torch.arange(40) % 3
     full = family.batch(scores, labels, groups)
-    parts = [family.batch(scores[i : i + 7], labels[i : i + 7], groups[i : i + 7])
-             for i in range(0, 40, 7)]
+    parts = [
+        family.batch(scores[i : i + 7], labels[i : i + 7], groups[i : i + 7])
+        for i in range(0, 40, 7)
+    ]
     total = parts[0]
     for part in parts[1:]:
         total = total + part
     assert_agree(total.means(), full.means(), rtol=1e-12, what="summed batches vs one batch")
     np.testing.assert_array_equal(total.total_counts, full.total_counts)
     # ... and the one-pass means match a per-group Python loop.
-    loop = [LOSSES[n](scores[groups == k], labels[groups == k]).double().mean().item()
-            for n in ("log_loss", "hinge") for k in range(3)]
+    loop = [
+        LOSSES[n](scores[groups == k], labels[groups == k]).double().mean().item()
+        for n in ("log_loss", "hinge")
+        for k in range(3)
+    ]
     assert_agree(full.means(), np.array(loop), rtol=1e-6, what="batch means vs loop")
 
 
@@ -66,8 +71,9 @@ def test_theta_loss_gradient_is_the_gradient_of_the_weighted_means():
     lam = np.array([0.1, 0.2, 0.3, 0.4])
     b = family.batch(scores, labels, groups)
     (g1,) = torch.autograd.grad(b.theta_loss(lam), scores)
-    (g2,) = torch.autograd.grad(torch.dot(torch.tensor(lam), family(scores, labels, groups)),
-                                scores)
+    (g2,) = torch.autograd.grad(
+        torch.dot(torch.tensor(lam), family(scores, labels, groups)), scores
+    )
     torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-14)
     assert b.theta_loss(lam).item() == pytest.approx(float(lam @ b.means()), rel=1e-12)
     assert_agree(b.values().detach().numpy(), b.means(), rtol=1e-12, what="values vs means")
@@ -94,8 +100,9 @@ def test_all_reduce_is_a_no_op_alone_and_batches_check_their_inputs():
 def test_empty_batch_is_refused_naming_the_outputs():
     family = ObjectiveFamily("log_loss", groups=2)
     with pytest.raises(ALMOValueError, match="`outputs` must hold at least one sample"):
-        family.batch(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long),
-                     torch.zeros(0, dtype=torch.long))
+        family.batch(
+            torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        )
 
 
 # -- concatenated families --------------------------------------------------------------------
@@ -116,8 +123,10 @@ def test_concatenated_family_equals_its_members_side_by_side():
 
 
 def test_concatenated_family_calibrates_its_members_and_round_trips():
-    members = [ObjectiveFamily("hinge", normalize="initial"),
-               ObjectiveFamily("hinge", groups=2, normalize=[1.0, 2.0])]
+    members = [
+        ObjectiveFamily("hinge", normalize="initial"),
+        ObjectiveFamily("hinge", groups=2, normalize=[1.0, 2.0]),
+    ]
     both = ObjectiveFamily.concat(members)
     assert both.needs_calibration
     g = torch.Generator().manual_seed(6)
@@ -129,17 +138,24 @@ def test_concatenated_family_calibrates_its_members_and_round_trips():
     assert not both.needs_calibration
     raw = LOSSES["hinge"](scores, labels).double().mean().item()
     assert both.scale_array.tolist() == pytest.approx([raw, 1.0, 2.0])
-    again = ObjectiveFamily.concat([ObjectiveFamily("hinge", normalize="initial"),
-                                    ObjectiveFamily("hinge", groups=2, normalize=[1.0, 2.0])])
+    again = ObjectiveFamily.concat(
+        [
+            ObjectiveFamily("hinge", normalize="initial"),
+            ObjectiveFamily("hinge", groups=2, normalize=[1.0, 2.0]),
+        ]
+    )
     again.load_state_dict(both.state_dict())
     np.testing.assert_array_equal(again.scale_array, both.scale_array)
 
 
-@pytest.mark.parametrize("families,match", [
-    ([], "non-empty sequence"),
-    ([ObjectiveFamily("hinge"), ObjectiveFamily("hinge")], "distinct objective names"),
-    (["hinge"], "non-empty sequence of ObjectiveFamily"),
-])
+@pytest.mark.parametrize(
+    "families,match",
+    [
+        ([], "non-empty sequence"),
+        ([ObjectiveFamily("hinge"), ObjectiveFamily("hinge")], "distinct objective names"),
+        (["hinge"], "non-empty sequence of ObjectiveFamily"),
+    ],
+)
 def test_concatenation_errors(families, match):
     with pytest.raises(ALMOValueError, match=match):
         ObjectiveFamily.concat(families)
@@ -149,12 +165,17 @@ def test_concatenation_errors(families, match):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.floats(0.01, 10.0), min_size=3, max_size=3),
-       st.lists(st.floats(0.1, 5.0), min_size=3, max_size=3),
-       st.sampled_from(["simplex", "box", "ball"]))
+@given(
+    st.lists(st.floats(0.01, 10.0), min_size=3, max_size=3),
+    st.lists(st.floats(0.1, 5.0), min_size=3, max_size=3),
+    st.sampled_from(["simplex", "box", "ball"]),
+)
 def test_report_worst_case_is_the_lp_maximum(raw, scales, kind):
-    sets = {"simplex": Simplex(3), "box": BoxSimplex([0.1] * 3, [0.6] * 3),
-            "ball": PriorBall([0.5, 0.3, 0.2], 0.3, "l1")}
+    sets = {
+        "simplex": Simplex(3),
+        "box": BoxSimplex([0.1] * 3, [0.6] * 3),
+        "ball": PriorBall([0.5, 0.3, 0.2], 0.3, "l1"),
+    }
     ms = sets[kind]
     rep = ObjectiveReport.from_values(["a", "b", "c"], raw, scales, ms, penalty=[0.0, 0.5, 0.1])
     normalized = np.array(raw) / np.array(scales)
@@ -164,15 +185,17 @@ def test_report_worst_case_is_the_lp_maximum(raw, scales, kind):
     assert_worst_case_optimal(ms, normalized, ms.worst_case(normalized), tol=1e-7)
     assert rep.value_at(rep.weights) == pytest.approx(rep.worst_case, abs=1e-9)
     assert rep.penalized_worst_case == pytest.approx(
-        linear_max(ms, normalized + np.array([0.0, 0.5, 0.1])), abs=1e-7)
+        linear_max(ms, normalized + np.array([0.0, 0.5, 0.1])), abs=1e-7
+    )
     back = ObjectiveReport.from_dict(rep.to_dict())
     assert back.names == rep.names and back.worst_case == rep.worst_case
     np.testing.assert_array_equal(back.objective, rep.objective)
 
 
 def test_report_table_and_errors():
-    rep = ObjectiveReport.from_values(["log_loss", "hinge"], [0.9, 0.3], [1.0, 1.0],
-                                      Simplex(2), penalty=[0.1, 0.1])
+    rep = ObjectiveReport.from_values(
+        ["log_loss", "hinge"], [0.9, 0.3], [1.0, 1.0], Simplex(2), penalty=[0.1, 0.1]
+    )
     text = rep.table(digits=3)
     assert "log_loss" in text and "with penalty 1.000" in text
     assert rep.worst_objective == "log_loss" and rep.losses is not None
@@ -194,8 +217,7 @@ def _classification(n=120, d=4, classes=3, seed=0):
 def _fit(eval_loader, seed=0):
     x, y, g = _classification()
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2),
-                                torch.nn.Linear(8, 3))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 3))
     loader = DataLoader(TensorDataset(x, y, g), batch_size=16, shuffle=True)
     family = ObjectiveFamily(["log_loss", "hinge"], groups=2, normalize="initial")
     trainer = MinimaxTrainer(model, family, verbose=False)
@@ -282,23 +304,39 @@ def test_solver_and_trainer_share_names_p_and_scales():
     # scales are the W = 0 values: log C for the log loss, the squared norm of a one-hot
     np.testing.assert_allclose(sol.scales[:2], math.log(3), rtol=1e-12)
     np.testing.assert_allclose(sol.scales[2:], 1.0, rtol=1e-12)
-    shorthand = solve_linear(x.numpy().astype(float), y.numpy(), ["log_loss", "squared"],
-                             groups=g.numpy(), l2=0.01, normalize="initial")
+    shorthand = solve_linear(
+        x.numpy().astype(float),
+        y.numpy(),
+        ["log_loss", "squared"],
+        groups=g.numpy(),
+        l2=0.01,
+        normalize="initial",
+    )
     assert shorthand.names == sol.names
     assert shorthand.value == pytest.approx(sol.value, rel=1e-7)
-    trainer = MinimaxTrainer(torch.nn.Linear(4, 3), family, verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1))
+    trainer = MinimaxTrainer(
+        torch.nn.Linear(4, 3),
+        family,
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1),
+    )
     trainer.fit([(x, y, g)], epochs=1)
     np.testing.assert_array_equal(trainer.family.scale_array, sol.scales)  # not recalibrated
 
 
 def test_solution_report_is_consistent_with_its_value():
     x, y, g = _classification(n=100)
-    sol = solve_linear(x.numpy().astype(float), y.numpy(), ["log_loss", "hinge"],
-                       groups=g.numpy(), l2=0.05, mixture_set=BoxSimplex([0.1] * 4, [0.7] * 4))
+    sol = solve_linear(
+        x.numpy().astype(float),
+        y.numpy(),
+        ["log_loss", "hinge"],
+        groups=g.numpy(),
+        l2=0.05,
+        mixture_set=BoxSimplex([0.1] * 4, [0.7] * 4),
+    )
     rep = sol.report
     assert rep.penalized_worst_case == pytest.approx(sol.value, rel=1e-10)
-    penalty = 0.05 * float(np.sum(sol.coef_ ** 2))
+    penalty = 0.05 * float(np.sum(sol.coef_**2))
     np.testing.assert_allclose(rep.penalty, penalty, rtol=1e-10)
     np.testing.assert_array_equal(sol.losses, rep.normalized)
     assert rep.counts.tolist() == [float((g == 0).sum()), float((g == 1).sum())] * 2
@@ -313,8 +351,9 @@ def test_solver_keeps_declared_groups_and_refuses_empty_ones():
     with pytest.raises(ALMOValueError, match=r"no rows for \['group1'\]"):
         solve_linear(x.numpy().astype(float), y.numpy(), "log_loss", groups=g * 2, l2=0.1)
     with pytest.raises(ALMOValueError, match="`normalize` must be None when `losses` is an"):
-        solve_linear(x.numpy().astype(float), y.numpy(), ObjectiveFamily("log_loss"),
-                     normalize="initial")
+        solve_linear(
+            x.numpy().astype(float), y.numpy(), ObjectiveFamily("log_loss"), normalize="initial"
+        )
     with pytest.raises(ALMOValueError, match=r"lie in \[0, 2\]"):
         solve_linear(x.numpy().astype(float), y.numpy(), family, groups=g + 2, l2=0.1)
 
@@ -334,9 +373,14 @@ def test_trainer_reaches_the_solver_optimum_on_the_same_family():
     family = ObjectiveFamily(["log_loss", "squared"], groups=2, normalize="initial")
     sol = solve_linear(xd.numpy(), y.numpy(), family, groups=g.numpy(), l2=0.0, tol=1e-7)
     torch.manual_seed(0)
-    trainer = MinimaxTrainer(torch.nn.Linear(4, 3).double(), family, method="mirror_prox",
-                             weight_rule=ProjectedAscent(lr=0.5), verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5))
+    trainer = MinimaxTrainer(
+        torch.nn.Linear(4, 3).double(),
+        family,
+        method="mirror_prox",
+        weight_rule=ProjectedAscent(lr=0.5),
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5),
+    )
     h = trainer.fit([(xd, y, g)] * 300, epochs=1, eval_loader=[(xd, y, g)])
     averaged = h.epochs[-1].averaged
     assert averaged.names == sol.names

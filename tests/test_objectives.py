@@ -21,25 +21,38 @@ def _batch(seed, n=30, c=3, dtype=torch.float64):
 
 
 def test_names_layout_and_constants():
-    family = ObjectiveFamily(["log_loss", "hinge", make_loss("huber", delta=2.0)],
-                             groups=["a", "b"])
+    family = ObjectiveFamily(
+        ["log_loss", "hinge", make_loss("huber", delta=2.0)], groups=["a", "b"]
+    )
     assert family.p == 6
-    assert family.names == ["log_loss@a", "log_loss@b", "hinge@a", "hinge@b",
-                            "huber(delta=2)@a", "huber(delta=2)@b"]
+    assert family.names == [
+        "log_loss@a",
+        "log_loss@b",
+        "hinge@a",
+        "hinge@b",
+        "huber(delta=2)@a",
+        "huber(delta=2)@b",
+    ]
     np.testing.assert_array_equal(family.lipschitz, [math.sqrt(2)] * 4 + [2.0, 2.0])
     assert family.lipschitz.dtype == np.float64
     np.testing.assert_array_equal(family.convex_for_linear, [True] * 6)
-    np.testing.assert_array_equal(ObjectiveFamily(["hinge", "zero_one"]).differentiable,
-                                  [True, False])
+    np.testing.assert_array_equal(
+        ObjectiveFamily(["hinge", "zero_one"]).differentiable, [True, False]
+    )
     default = ObjectiveFamily()
     assert default.names == ["log_loss", "hinge", "squared"]
     assert default.group_names is None and default.n_groups == 1
     np.testing.assert_array_equal(default.lipschitz, [math.sqrt(2), math.sqrt(2), math.inf])
     np.testing.assert_allclose(default.lipschitz_within(1.0), [math.sqrt(2)] * 2 + [4.0])
-    assert ObjectiveFamily("hinge", groups=3).names == ["hinge@group0", "hinge@group1",
-                                                        "hinge@group2"]
-    assert repr(ObjectiveFamily(["hinge"], groups=3, normalize="initial")) == \
-        "ObjectiveFamily(losses=['hinge'], groups=3, normalize='initial')"
+    assert ObjectiveFamily("hinge", groups=3).names == [
+        "hinge@group0",
+        "hinge@group1",
+        "hinge@group2",
+    ]
+    assert (
+        repr(ObjectiveFamily(["hinge"], groups=3, normalize="initial"))
+        == "ObjectiveFamily(losses=['hinge'], groups=3, normalize='initial')"
+    )
 
 
 def test_without_groups_means_equal_per_sample_means():
@@ -56,9 +69,11 @@ def test_without_groups_means_equal_per_sample_means():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n_groups=st.integers(1, 6),
-       ids=st.lists(st.integers(0, 5), min_size=1, max_size=25),
-       seed=st.integers(0, 10_000))
+@given(
+    n_groups=st.integers(1, 6),
+    ids=st.lists(st.integers(0, 5), min_size=1, max_size=25),
+    seed=st.integers(0, 10_000),
+)
 def test_group_means_equal_a_python_loop(n_groups, ids, seed):
     ids = [i % n_groups for i in ids]  # some groups are absent whenever len(set(ids)) < G
     scores, labels = _batch(seed, n=len(ids))
@@ -84,8 +99,9 @@ def test_group_means_equal_a_python_loop(n_groups, ids, seed):
     # absent groups: zero gradient; present differentiable objectives: some gradient
     absent = (~present).nonzero().flatten()
     if len(absent):
-        (grad,) = torch.autograd.grad(values[absent].sum(), scores, allow_unused=True,
-                                      retain_graph=True)
+        (grad,) = torch.autograd.grad(
+            values[absent].sum(), scores, allow_unused=True, retain_graph=True
+        )
         assert grad is None or torch.count_nonzero(grad) == 0
     (grad,) = torch.autograd.grad(values[:n_groups].sum(), scores)  # log_loss rows
     assert torch.count_nonzero(grad) > 0
@@ -124,8 +140,9 @@ def test_sums_counts_accumulate_to_full_batch_means():
     for chunk in torch.arange(40).split(7):
         s, c = family.sums_counts(scores[chunk], labels[chunk], groups[chunk])
         total_s, total_c = total_s + s, total_c + c
-    torch.testing.assert_close(family.reduce(total_s, total_c),
-                               family(scores, labels, groups), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        family.reduce(total_s, total_c), family(scores, labels, groups), rtol=0, atol=1e-12
+    )
 
 
 def test_zero_one_objective_has_zero_gradient_inside_a_family():
@@ -166,13 +183,19 @@ def test_regression_family():
     values = family(pred, y)
     p, t = pred[:, 0], y
     r = t - p
-    expected = torch.stack([(p - t).square().mean(), (p - t).abs().mean(),
-                            torch.nn.functional.huber_loss(p, t),
-                            torch.maximum(0.9 * r, -0.1 * r).mean()])
+    expected = torch.stack(
+        [
+            (p - t).square().mean(),
+            (p - t).abs().mean(),
+            torch.nn.functional.huber_loss(p, t),
+            torch.maximum(0.9 * r, -0.1 * r).mean(),
+        ]
+    )
     torch.testing.assert_close(values, expected, rtol=0, atol=1e-6)
 
 
 # --- normalization ---------------------------------------------------------------------------
+
 
 def test_calibrate_initial_normalizes_to_one_and_keeps_raw():
     scores, labels = _batch(9)
@@ -254,22 +277,26 @@ def test_nonfinite_values_are_named():
 
 # --- bad input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"losses": []}, "at least one loss"),
-    ({"losses": ["log_loss", "nope"]}, r"one of \[.*'hinge'.*\].*found 'nope'"),
-    ({"losses": ["hinge", "hinge"]}, "distinct names"),
-    ({"losses": [make_loss("focal", gamma=2.0), "focal"]}, "distinct names"),
-    ({"losses": 3}, "loss spec or a sequence"),
-    ({"groups": 0}, "positive number of groups"),
-    ({"groups": True}, "None, a number of groups"),
-    ({"groups": "abc"}, "None, a number of groups"),
-    ({"groups": ["a", "a"]}, "distinct non-empty"),
-    ({"groups": ["a@b"]}, "without '@'"),
-    ({"normalize": "first"}, "None, 'initial' or p positive"),
-    ({"normalize": [1.0, 2.0]}, "hold 3 finite positive scales"),
-    ({"normalize": [1.0, 0.0, 1.0]}, "hold 3 finite positive scales"),
-    ({"normalize": [1.0, math.nan, 1.0]}, "hold 3 finite positive scales"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"losses": []}, "at least one loss"),
+        ({"losses": ["log_loss", "nope"]}, r"one of \[.*'hinge'.*\].*found 'nope'"),
+        ({"losses": ["hinge", "hinge"]}, "distinct names"),
+        ({"losses": [make_loss("focal", gamma=2.0), "focal"]}, "distinct names"),
+        ({"losses": 3}, "loss spec or a sequence"),
+        ({"groups": 0}, "positive number of groups"),
+        ({"groups": True}, "None, a number of groups"),
+        ({"groups": "abc"}, "None, a number of groups"),
+        ({"groups": ["a", "a"]}, "distinct non-empty"),
+        ({"groups": ["a@b"]}, "without '@'"),
+        ({"normalize": "first"}, "None, 'initial' or p positive"),
+        ({"normalize": [1.0, 2.0]}, "hold 3 finite positive scales"),
+        ({"normalize": [1.0, 0.0, 1.0]}, "hold 3 finite positive scales"),
+        ({"normalize": [1.0, math.nan, 1.0]}, "hold 3 finite positive scales"),
+    ],
+)
 def test_bad_construction(kwargs, match):
     with pytest.raises(ALMOValueError, match=match):
         ObjectiveFamily(**kwargs)
@@ -282,13 +309,16 @@ def test_single_specs_are_accepted():
     assert ObjectiveFamily("hinge", groups=np.int64(2)).p == 2
 
 
-@pytest.mark.parametrize("groups,match", [
-    (None, "one group id per sample"),
-    (torch.tensor([0, 1, 3, 0]), r"lie in \[0, 2\].*\[0, 3\]"),
-    (torch.tensor([0, -1, 2, 0]), r"lie in \[0, 2\]"),
-    (torch.tensor([0.0, 1.0, 2.0, 0.0]), "integer group ids of shape"),
-    (torch.tensor([0, 1, 2]), r"integer group ids of shape \(4,\)"),
-])
+@pytest.mark.parametrize(
+    "groups,match",
+    [
+        (None, "one group id per sample"),
+        (torch.tensor([0, 1, 3, 0]), r"lie in \[0, 2\].*\[0, 3\]"),
+        (torch.tensor([0, -1, 2, 0]), r"lie in \[0, 2\]"),
+        (torch.tensor([0.0, 1.0, 2.0, 0.0]), "integer group ids of shape"),
+        (torch.tensor([0, 1, 2]), r"integer group ids of shape \(4,\)"),
+    ],
+)
 def test_bad_group_ids(groups, match):
     scores, labels = _batch(14, n=4)
     family = ObjectiveFamily("hinge", groups=3)
@@ -314,5 +344,6 @@ def test_numpy_targets_and_groups_are_accepted():
     scores, labels = _batch(17, n=6)
     family = ObjectiveFamily("log_loss", groups=2)
     groups = np.array([0, 1, 0, 1, 0, 1])
-    torch.testing.assert_close(family(scores, labels.numpy(), groups),
-                               family(scores, labels, torch.as_tensor(groups)))
+    torch.testing.assert_close(
+        family(scores, labels.numpy(), groups), family(scores, labels, torch.as_tensor(groups))
+    )

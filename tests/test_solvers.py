@@ -86,8 +86,9 @@ def test_methods_agree_binary_and_regression(rng, losses):
 def test_complementary_slackness(rng):
     X, y = _classification(rng, n=150)
     groups = rng.integers(0, 3, size=150)
+    # tol 1e-7: at 1e-8 the dual Newton method sits at its precision floor on this instance
     sol = solve_linear(X, y, ["log_loss", "squared"], groups=groups, l2=0.01,
-                       normalize="initial", tol=1e-8)
+                       normalize="initial", tol=1e-7)
     worst = sol.losses.max()
     active = sol.weights > 1e-6
     assert active.sum() >= 2
@@ -257,5 +258,7 @@ def test_any_mixture_set_with_the_fast_method(rng):
     assert custom.method == "dual_newton"
     _assert_certified(custom, box)
     assert abs(custom.value - ref.value) <= 1e-5
-    with pytest.raises(NotImplementedError, match="dual_newton"):
-        solve_linear(X, y, "log_loss", mixture_set=_CappedSet(1), method="cvxpy", **kw)
+    # A set with no conic form also goes through the cvxpy method (cutting planes).
+    via_cvxpy = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"],
+                             mixture_set=_CappedSet(3), method="cvxpy", **kw)
+    assert abs(via_cvxpy.value - ref.value) <= 1e-5

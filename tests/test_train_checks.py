@@ -32,8 +32,9 @@ def _setup(n=96, groups=3, seed=0):
     y = torch.randint(0, 3, (n,), generator=gen)
     g = torch.randint(0, groups, (n,), generator=gen)
     torch.manual_seed(1)
-    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1),
-                                torch.nn.Linear(8, 3))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 3)
+    )
     return x, y, g, model
 
 
@@ -49,6 +50,7 @@ def _crash_at(step):
     def hook(trainer):
         if trainer.step == step:
             raise Crash
+
     return LambdaCallback(on_step_end=hook)
 
 
@@ -91,7 +93,7 @@ def test_non_finite_loss_names_step_and_objectives_and_keeps_checkpoint(tmp_path
     x[bad & (torch.arange(96) < 64)] = float("nan")
     ckpt = tmp_path / "c.pt"
     trainer = MinimaxTrainer(model, _family(), verbose=False)
-    batches = [(x[i:i + 16], y[i:i + 16], g[i:i + 16]) for i in range(0, 96, 16)]
+    batches = [(x[i : i + 16], y[i : i + 16], g[i : i + 16]) for i in range(0, 96, 16)]
     with pytest.raises(NonFiniteLossError) as info:
         trainer.fit(batches, epochs=1, callbacks=[Checkpoint(ckpt, every_steps=1)])
     message = str(info.value)
@@ -151,8 +153,9 @@ def test_checkpoint_holds_everything_listed():
     x, y, g, model = _setup()
     trainer = MinimaxTrainer(model, _family(), verbose=False)
     buf = []
-    trainer.fit([(x, y, g)], epochs=1,
-                callbacks=[LambdaCallback(on_step_end=lambda t: buf.append(1))])
+    trainer.fit(
+        [(x, y, g)], epochs=1, callbacks=[LambdaCallback(on_step_end=lambda t: buf.append(1))]
+    )
     import tempfile
 
     path = os.path.join(tempfile.mkdtemp(), "c.pt")
@@ -165,23 +168,36 @@ def test_checkpoint_holds_everything_listed():
 
 
 # -- in-process resume (every method, mid-epoch, shuffled loader with its own generator) ---------
-@pytest.mark.parametrize("method,lambda_every", [("sgda", 1), ("simultaneous", 2),
-                                                 ("mirror_prox", 1)])
+@pytest.mark.parametrize(
+    "method,lambda_every", [("sgda", 1), ("simultaneous", 2), ("mirror_prox", 1)]
+)
 def test_resume_mid_epoch_is_bitwise_identical(tmp_path, method, lambda_every):
     x, y, g, model = _setup()
     data = TensorDataset(x, y, g)
 
     def run(crash=None, resume=None, m=None):
-        loader = DataLoader(data, batch_size=16, shuffle=True,
-                            generator=torch.Generator().manual_seed(5))
+        loader = DataLoader(
+            data, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(5)
+        )
         m = m if m is not None else copy.deepcopy(model)
-        tr = MinimaxTrainer(m, _family(), method=method, lambda_every=lambda_every,
-                            weight_rule=ExponentiatedAscent(lr=0.5), verbose=False)
+        tr = MinimaxTrainer(
+            m,
+            _family(),
+            method=method,
+            lambda_every=lambda_every,
+            weight_rule=ExponentiatedAscent(lr=0.5),
+            verbose=False,
+        )
         cbs = [Checkpoint(tmp_path / f"{method}.pt", every_steps=4), EarlyStopping(patience=9)]
         if crash:
             cbs.append(_crash_at(crash))
-        tr.fit(loader, epochs=3, eval_loader=DataLoader(data, batch_size=50), callbacks=cbs,
-               resume_from=resume)
+        tr.fit(
+            loader,
+            epochs=3,
+            eval_loader=DataLoader(data, batch_size=50),
+            callbacks=cbs,
+            resume_from=resume,
+        )
         return tr
 
     ref = run()
@@ -199,8 +215,9 @@ def test_resume_mid_epoch_is_bitwise_identical(tmp_path, method, lambda_every):
 # -- callbacks ---------------------------------------------------------------------------------
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
     x, y, g, model = _setup()
-    trainer = MinimaxTrainer(model, _family(), verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.0))
+    trainer = MinimaxTrainer(
+        model, _family(), verbose=False, optimizer=lambda ps: torch.optim.SGD(ps, lr=0.0)
+    )
     stopper = EarlyStopping(patience=2, monitor="last")
     h = trainer.fit([(x, y, g)], epochs=10, eval_loader=[(x, y, g)], callbacks=[stopper])
     assert len(h.epochs) == 3 and stopper.wait == 2

@@ -24,8 +24,9 @@ def one_thread():
 
 def _losses_and_groups():
     """Overall log loss and squared loss, then the log loss of each of two groups (p = 4)."""
-    return ObjectiveFamily.concat([ObjectiveFamily(["log_loss", "squared"]),
-                                   ObjectiveFamily("log_loss", groups=2)])
+    return ObjectiveFamily.concat(
+        [ObjectiveFamily(["log_loss", "squared"]), ObjectiveFamily("log_loss", groups=2)]
+    )
 
 
 def _instance(n=150, d=4, classes=3):
@@ -47,11 +48,16 @@ def _cvxpy_optimum(x, y, g):
 
     def log_loss(mask):
         s = scores[mask]
-        return (cp.sum(cp.log_sum_exp(s, axis=1)) - cp.sum(cp.multiply(onehot[mask], s))) \
-            / mask.sum()
+        return (
+            cp.sum(cp.log_sum_exp(s, axis=1)) - cp.sum(cp.multiply(onehot[mask], s))
+        ) / mask.sum()
 
-    losses = [log_loss(np.ones(n, bool)), cp.sum_squares(scores - onehot) / n,
-              log_loss(g == 0), log_loss(g == 1)]
+    losses = [
+        log_loss(np.ones(n, bool)),
+        cp.sum_squares(scores - onehot) / n,
+        log_loss(g == 0),
+        log_loss(g == 1),
+    ]
     problem = cp.Problem(cp.Minimize(t), [loss <= t for loss in losses])
     problem.solve()
     assert problem.status == cp.OPTIMAL
@@ -64,9 +70,14 @@ def test_averaged_iterate_reaches_the_cvxpy_minimax_optimum(one_thread):
     batch = (torch.tensor(x), torch.tensor(y), torch.tensor(g))
     torch.manual_seed(0)
     model = torch.nn.Linear(x.shape[1], 3).double()
-    trainer = MinimaxTrainer(model, _losses_and_groups(), method="mirror_prox",
-                             weight_rule=ProjectedAscent(lr=0.5), verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=1.0))
+    trainer = MinimaxTrainer(
+        model,
+        _losses_and_groups(),
+        method="mirror_prox",
+        weight_rule=ProjectedAscent(lr=0.5),
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=1.0),
+    )
     history = trainer.fit([batch] * 400, epochs=1, eval_loader=[batch])
     averaged = history.epochs[-1].averaged
     assert list(averaged.names) == ["log_loss", "squared", "log_loss@group0", "log_loss@group1"]
@@ -89,13 +100,14 @@ def _sets(p, data):
 def test_lambda_stays_in_the_mixture_set_throughout(data):
     p = 3
     lr = data.draw(st.floats(0.05, 20.0))
-    rule = data.draw(st.sampled_from([ProjectedAscent(lr=lr), ExponentiatedAscent(lr=lr),
-                                      BestResponse()]))
+    rule = data.draw(
+        st.sampled_from([ProjectedAscent(lr=lr), ExponentiatedAscent(lr=lr), BestResponse()])
+    )
     method = data.draw(st.sampled_from(["sgda", "simultaneous", "mirror_prox"]))
     seed = data.draw(st.integers(0, 2**16))
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(16, 4, generator=gen), torch.randint(0, 2, (16,), generator=gen)
-    batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 16, 8)]
+    batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 16, 8)]
     for mixture_set in _sets(p, data):
         outside = []
 
@@ -105,10 +117,15 @@ def test_lambda_stays_in_the_mixture_set_throughout(data):
                     outside.append((tr.step, w))
 
         torch.manual_seed(seed)
-        trainer = MinimaxTrainer(torch.nn.Linear(4, 2), ObjectiveFamily(["log_loss", "hinge",
-                                 "squared"]), mixture_set=mixture_set, weight_rule=rule,
-                                 method=method, verbose=False,
-                                 optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5))
+        trainer = MinimaxTrainer(
+            torch.nn.Linear(4, 2),
+            ObjectiveFamily(["log_loss", "hinge", "squared"]),
+            mixture_set=mixture_set,
+            weight_rule=rule,
+            method=method,
+            verbose=False,
+            optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5),
+        )
         trainer.fit(batches, epochs=2, callbacks=[LambdaCallback(on_step_end=check)])
         assert outside == [], (type(mixture_set).__name__, outside[:2])
         assert trainer.step == 4

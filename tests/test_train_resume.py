@@ -16,8 +16,13 @@ SCRIPT = Path(__file__).parent / "train_scripts" / "resumable_run.py"
 
 def _start(*args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(SCRIPT), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _run_here(*args: str) -> None:
@@ -43,8 +48,9 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tmp_path):
     ckpt, marker = tmp_path / "run.ckpt", tmp_path / "hung"
     # Step 17: mid-epoch (12 steps per epoch), two steps after the checkpoint of step 15, so
     # the resumed run must replay the shuffled order, skip consumed batches and redo steps.
-    victim = _start(str(tmp_path / "unused.pt"), str(ckpt), "--hang-at", "17",
-                    "--marker", str(marker))
+    victim = _start(
+        str(tmp_path / "unused.pt"), str(ckpt), "--hang-at", "17", "--marker", str(marker)
+    )
     _run_here(str(ref_out), str(tmp_path / "ref.ckpt"))  # while the victim starts up
     deadline = time.monotonic() + 120
     while not marker.exists():

@@ -27,8 +27,11 @@ def _data(n=96, d=5, classes=3, groups=3, seed=0):
 def _batches(x, y, g=None, size=16):
     out = []
     for i in range(0, len(x), size):
-        out.append((x[i:i + size], y[i:i + size]) if g is None
-                   else (x[i:i + size], y[i:i + size], g[i:i + size]))
+        out.append(
+            (x[i : i + size], y[i : i + size])
+            if g is None
+            else (x[i : i + size], y[i : i + size], g[i : i + size])
+        )
     return out
 
 
@@ -51,8 +54,12 @@ def test_single_objective_is_plain_training_step_for_step():
     model = _mlp()
     ref = copy.deepcopy(model)
     seen = []
-    trainer = MinimaxTrainer(model, ObjectiveFamily("log_loss"), verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.3, momentum=0.9))
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily("log_loss"),
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.3, momentum=0.9),
+    )
     trainer.fit(batches, epochs=2, callbacks=[_record_params(seen)])
     opt = torch.optim.SGD(ref.parameters(), lr=0.3, momentum=0.9)
     step = 0
@@ -78,8 +85,13 @@ def test_fixed_weights_equals_training_on_the_weighted_loss(grouped):
     w /= w.sum()
     model = _mlp()
     ref = copy.deepcopy(model)
-    trainer = MinimaxTrainer(model, family, weight_rule=FixedWeights(w), verbose=False,
-                             optimizer=lambda ps: torch.optim.Adam(ps, lr=0.01))
+    trainer = MinimaxTrainer(
+        model,
+        family,
+        weight_rule=FixedWeights(w),
+        verbose=False,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.01),
+    )
     trainer.fit(_batches(x, y, g), epochs=2)
     opt = torch.optim.Adam(ref.parameters(), lr=0.01)
     for _ in range(2):
@@ -89,8 +101,10 @@ def test_fixed_weights_equals_training_on_the_weighted_loss(grouped):
             for name in losses:  # loss-major layout: loss l, then group
                 per = LOSSES[name](out, batch[1])
                 if grouped:
-                    means += [per[batch[2] == k].mean() if (batch[2] == k).any()
-                              else per.sum() * 0 for k in range(2)]
+                    means += [
+                        per[batch[2] == k].mean() if (batch[2] == k).any() else per.sum() * 0
+                        for k in range(2)
+                    ]
                 else:
                     means.append(per.mean())
             loss = sum(float(wk) * m for wk, m in zip(w, means, strict=True))
@@ -129,8 +143,14 @@ def test_one_step_matches_hand_written_update(method):
     model = _mlp()
     ref = copy.deepcopy(model)
     rule = ExponentiatedAscent(lr=0.7)
-    trainer = MinimaxTrainer(model, ObjectiveFamily(names), weight_rule=rule, method=method,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5), verbose=False)
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily(names),
+        weight_rule=rule,
+        method=method,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.5),
+        verbose=False,
+    )
     trainer.fit([(x, y)], epochs=1)
     lam0 = torch.full((3,), 1 / 3)
     ell = _manual_terms(ref, (x, y), names)
@@ -149,9 +169,14 @@ def test_mirror_prox_step_matches_extragradient_and_keeps_adam_state_clean():
     rule = ProjectedAscent(lr=0.5)
     model = _mlp()
     ref = copy.deepcopy(model)
-    trainer = MinimaxTrainer(model, ObjectiveFamily(names), weight_rule=rule,
-                             method="mirror_prox", verbose=False,
-                             optimizer=lambda ps: torch.optim.Adam(ps, lr=0.05))
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily(names),
+        weight_rule=rule,
+        method="mirror_prox",
+        verbose=False,
+        optimizer=lambda ps: torch.optim.Adam(ps, lr=0.05),
+    )
     trainer.fit([(x, y)], epochs=1)
     # Look-ahead with a throw-away Adam from the same (fresh) state.
     half = copy.deepcopy(ref)
@@ -162,8 +187,9 @@ def test_mirror_prox_step_matches_extragradient_and_keeps_adam_state_clean():
     s0 = rule.init(Simplex(2))
     lam_half = rule.update(s0, ell0.detach().double().numpy()).weights
     ell_half = _manual_terms(half, (x, y), names)
-    grads = torch.autograd.grad(torch.dot(torch.tensor(lam_half, dtype=torch.float32), ell_half),
-                                list(half.parameters()))
+    grads = torch.autograd.grad(
+        torch.dot(torch.tensor(lam_half, dtype=torch.float32), ell_half), list(half.parameters())
+    )
     # The real step: one Adam step from the original point and state with the look-ahead grads.
     opt = torch.optim.Adam(ref.parameters(), lr=0.05)
     for r, gr in zip(ref.parameters(), grads, strict=True):
@@ -172,8 +198,12 @@ def test_mirror_prox_step_matches_extragradient_and_keeps_adam_state_clean():
     for q, r in zip(model.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(q, r, rtol=1e-5, atol=1e-6)
     for q, r in zip(model.parameters(), ref.parameters(), strict=True):
-        torch.testing.assert_close(trainer.optimizer.state[q]["exp_avg_sq"],
-                                   opt.state[r]["exp_avg_sq"], rtol=1e-5, atol=1e-9)
+        torch.testing.assert_close(
+            trainer.optimizer.state[q]["exp_avg_sq"],
+            opt.state[r]["exp_avg_sq"],
+            rtol=1e-5,
+            atol=1e-9,
+        )
         assert float(trainer.optimizer.state[q]["step"]) == 1.0
     lam1 = rule.update(s0, ell_half.detach().double().numpy()).weights
     np.testing.assert_allclose(trainer.weights, lam1, rtol=1e-5)
@@ -182,14 +212,19 @@ def test_mirror_prox_step_matches_extragradient_and_keeps_adam_state_clean():
 def test_lambda_every_steps_on_the_mean_of_the_window():
     x, y, g = _data()
     rule = ProjectedAscent(lr=0.3)
-    trainer = MinimaxTrainer(_mlp(), ObjectiveFamily("log_loss", groups=3), weight_rule=rule,
-                             lambda_every=3, verbose=False)
+    trainer = MinimaxTrainer(
+        _mlp(),
+        ObjectiveFamily("log_loss", groups=3),
+        weight_rule=rule,
+        lambda_every=3,
+        verbose=False,
+    )
     h = trainer.fit(_batches(x, y, g), epochs=1)
     w, ell = h.step_weights, h.step_losses
     state = rule.init(Simplex(3))
     for t in range(6):
         if (t + 1) % 3 == 0:
-            state = rule.update(state, ell[t - 2:t + 1].mean(axis=0))
+            state = rule.update(state, ell[t - 2 : t + 1].mean(axis=0))
         np.testing.assert_allclose(w[t], state.weights, rtol=0, atol=1e-15)
     assert not np.array_equal(w[1], w[2])
 
@@ -198,15 +233,21 @@ def test_absent_groups_are_held_at_their_last_value():
     x, y, _ = _data(n=48)
     g = torch.tensor([0, 1, 2] * 5 + [0] + [0, 1] * 8 + [0] * 16)  # group 2 absent later on
     rule = ProjectedAscent(lr=0.3)
-    trainer = MinimaxTrainer(_mlp(), ObjectiveFamily("log_loss", groups=3), weight_rule=rule,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.0), verbose=False)
+    trainer = MinimaxTrainer(
+        _mlp(),
+        ObjectiveFamily("log_loss", groups=3),
+        weight_rule=rule,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.0),
+        verbose=False,
+    )
     h = trainer.fit(_batches(x, y, g), epochs=1)
     ell = h.step_losses
     assert ell[1][2] == ell[0][2] and ell[2][2] == ell[0][2]  # held, not 0
     assert ell[2][1] == ell[0][1] or ell[2][1] != 0.0
     # Never-seen objectives enter at the present objectives' mean (a neutral value).
-    trainer2 = MinimaxTrainer(_mlp(), ObjectiveFamily("log_loss", groups=3), weight_rule=rule,
-                              verbose=False)
+    trainer2 = MinimaxTrainer(
+        _mlp(), ObjectiveFamily("log_loss", groups=3), weight_rule=rule, verbose=False
+    )
     first = trainer2.fit([(x[:8], y[:8], torch.zeros(8, dtype=torch.long))], epochs=1)
     assert np.allclose(first.step_losses[0], first.step_losses[0][0])
     np.testing.assert_allclose(trainer2.weights, np.full(3, 1 / 3))
@@ -219,12 +260,18 @@ def test_evaluation_matches_manual_means_and_averaged_iterate():
     iterates = [_params(model)]
     trainer = MinimaxTrainer(model, family, verbose=False)
     evalset = DataLoader(TensorDataset(x, y, g), batch_size=40)
-    h = trainer.fit(_batches(x, y, g), epochs=1, eval_loader=evalset,
-                    callbacks=[_record_params(iterates)])
+    h = trainer.fit(
+        _batches(x, y, g), epochs=1, eval_loader=evalset, callbacks=[_record_params(iterates)]
+    )
     with torch.no_grad():
         out = model(x)
-        manual = np.array([LOSSES[n](out, y)[g == k].double().mean().item()
-                           for n in ("log_loss", "zero_one") for k in range(3)])
+        manual = np.array(
+            [
+                LOSSES[n](out, y)[g == k].double().mean().item()
+                for n in ("log_loss", "zero_one")
+                for k in range(3)
+            ]
+        )
     ev = h.epochs[0].last
     assert isinstance(ev, Evaluation) and list(ev.names) == family.names
     np.testing.assert_allclose(ev.losses, manual, rtol=1e-6)
@@ -248,9 +295,14 @@ def test_penalty_enters_theta_and_lambda_steps():
 
     model = _mlp()
     ref = copy.deepcopy(model)
-    trainer = MinimaxTrainer(model, ObjectiveFamily(["log_loss", "hinge"]), penalty=penalty,
-                             weight_rule=FixedWeights(w), verbose=False,
-                             optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1))
+    trainer = MinimaxTrainer(
+        model,
+        ObjectiveFamily(["log_loss", "hinge"]),
+        penalty=penalty,
+        weight_rule=FixedWeights(w),
+        verbose=False,
+        optimizer=lambda ps: torch.optim.SGD(ps, lr=0.1),
+    )
     h = trainer.fit(_batches(x, y), epochs=1)
     opt = torch.optim.SGD(ref.parameters(), lr=0.1)
     for xb, yb in _batches(x, y):

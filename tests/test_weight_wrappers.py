@@ -3,7 +3,6 @@ keep their last observed loss), checked against hand-written references on every
 
 import numpy as np
 import pytest
-from checks import assert_in_set, assert_rule_keeps_feasible, loss_vectors, mixture_sets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from almo.weights import (
     HoldAbsentState,
     ProjectedAscent,
 )
+from checks import assert_in_set, assert_rule_keeps_feasible, loss_vectors, mixture_sets
 
 
 def _hold_reference(means, present, last_seen):
@@ -71,8 +71,9 @@ def test_every_k_steps_on_the_mean_of_k_vectors():
     assert s.step == 3
 
 
-@pytest.mark.parametrize("inner", [ProjectedAscent(0.2), ExponentiatedAscent(0.5, 1e-3),
-                                   Averaged(ProjectedAscent(0.2))])
+@pytest.mark.parametrize(
+    "inner", [ProjectedAscent(0.2), ExponentiatedAscent(0.5, 1e-3), Averaged(ProjectedAscent(0.2))]
+)
 def test_wrapped_states_round_trip_through_arrays(inner, rng):
     ms = Simplex(4)
     rule = HoldAbsent(EveryK(inner, 2))
@@ -86,8 +87,9 @@ def test_wrapped_states_round_trip_through_arrays(inner, rng):
     np.testing.assert_array_equal(back.mean_weights, s.mean_weights)
     # and the two continue identically
     ell, mask = rng.random(4), np.array([True, False, True, True])
-    np.testing.assert_array_equal(rule.update(back, ell, present=mask).weights,
-                                  rule.update(s, ell, present=mask).weights)
+    np.testing.assert_array_equal(
+        rule.update(back, ell, present=mask).weights, rule.update(s, ell, present=mask).weights
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -97,8 +99,11 @@ def test_wrappers_keep_lambda_feasible_on_every_set(data):
     ms = data.draw(mixture_sets(p))
     # magnitudes up to 1e3: the projections drift at 1e8 (the precision issue tracked apart)
     seq = data.draw(st.lists(loss_vectors(p, (1e-9, 1.0, 1e3)), min_size=1, max_size=6))
-    for rule in (EveryK(ProjectedAscent(0.5), 2), HoldAbsent(ExponentiatedAscent(0.1)),
-                 HoldAbsent(EveryK(Averaged(BestResponse()), 3))):
+    for rule in (
+        EveryK(ProjectedAscent(0.5), 2),
+        HoldAbsent(ExponentiatedAscent(0.1)),
+        HoldAbsent(EveryK(Averaged(BestResponse()), 3)),
+    ):
         assert_rule_keeps_feasible(rule, ms, seq)
 
 
@@ -117,12 +122,15 @@ def test_plain_rules_accept_and_ignore_present():
     assert s.weights.tolist() == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("build,match", [
-    (lambda: EveryK(ProjectedAscent(), 0), "`k` must be an integer >= 1"),
-    (lambda: EveryK(ProjectedAscent(), 2.5), "`k` must be an integer >= 1"),
-    (lambda: EveryK("rule", 2), "`rule` must be a WeightRule"),
-    (lambda: HoldAbsent(None), "`rule` must be a WeightRule"),
-])
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: EveryK(ProjectedAscent(), 0), "`k` must be an integer >= 1"),
+        (lambda: EveryK(ProjectedAscent(), 2.5), "`k` must be an integer >= 1"),
+        (lambda: EveryK("rule", 2), "`rule` must be a WeightRule"),
+        (lambda: HoldAbsent(None), "`rule` must be a WeightRule"),
+    ],
+)
 def test_wrapper_construction_errors(build, match):
     with pytest.raises(ALMOValueError, match=match):
         build()

@@ -84,8 +84,7 @@ def test_exponentiated_huge_losses_do_not_overflow():
     rule = ExponentiatedAscent(lr=1.0)
     state = rule.update(rule.init(Simplex(3)), np.array([1e6, 1e6 - 1, -1e6]))
     assert np.all(np.isfinite(state.weights))
-    np.testing.assert_allclose(state.weights, [np.e / (np.e + 1), 1 / (np.e + 1), 0.0],
-                               atol=1e-12)
+    np.testing.assert_allclose(state.weights, [np.e / (np.e + 1), 1 / (np.e + 1), 0.0], atol=1e-12)
 
 
 def test_best_response_and_fixed(rng):
@@ -123,10 +122,16 @@ def test_torch_losses_accepted_and_pure(rng):
     np.testing.assert_allclose(s1.weights, s2.weights, atol=1e-7)
 
 
-@pytest.mark.parametrize("rule", [
-    ProjectedAscent(0.1), ExponentiatedAscent(0.1, 0.01), BestResponse(),
-    Averaged(ExponentiatedAscent(0.2)), FixedWeights([0.5, 0.25, 0.25]),
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        ProjectedAscent(0.1),
+        ExponentiatedAscent(0.1, 0.01),
+        BestResponse(),
+        Averaged(ExponentiatedAscent(0.2)),
+        FixedWeights([0.5, 0.25, 0.25]),
+    ],
+)
 def test_state_round_trip(rule, rng):
     s = Simplex(3)
     state = rule.init(s)
@@ -150,10 +155,15 @@ finite = st.floats(min_value=-1e8, max_value=1e8, allow_nan=False, allow_infinit
 @given(p=st.integers(1, 12), data=st.data())
 def test_every_rule_stays_in_simplex(p, data):
     s = Simplex(p)
-    rules = [ProjectedAscent(0.7), ProjectedAscent(3.0, "inv_sqrt"), ExponentiatedAscent(2.0),
-             ExponentiatedAscent(0.5, 0.1), BestResponse(), Averaged(ProjectedAscent(1.0))]
-    stream = data.draw(st.lists(st.lists(finite, min_size=p, max_size=p), min_size=1,
-                                max_size=8))
+    rules = [
+        ProjectedAscent(0.7),
+        ProjectedAscent(3.0, "inv_sqrt"),
+        ExponentiatedAscent(2.0),
+        ExponentiatedAscent(0.5, 0.1),
+        BestResponse(),
+        Averaged(ProjectedAscent(1.0)),
+    ]
+    stream = data.draw(st.lists(st.lists(finite, min_size=p, max_size=p), min_size=1, max_size=8))
     for rule in rules:
         state = rule.init(s)
         for ell in stream:
@@ -203,11 +213,21 @@ def _sets():
 
 
 @settings(max_examples=12, deadline=None)
-@given(stream=st.lists(st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=4, max_size=4),
-                       min_size=1, max_size=3))
+@given(
+    stream=st.lists(
+        st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=4, max_size=4),
+        min_size=1,
+        max_size=3,
+    )
+)
 def test_every_rule_stays_in_smaller_sets(stream):
-    rules = [ProjectedAscent(0.5), ExponentiatedAscent(1.0), ExponentiatedAscent(0.3, 0.01),
-             BestResponse(), Averaged(ProjectedAscent(2.0, "inv_sqrt"))]
+    rules = [
+        ProjectedAscent(0.5),
+        ExponentiatedAscent(1.0),
+        ExponentiatedAscent(0.3, 0.01),
+        BestResponse(),
+        Averaged(ProjectedAscent(2.0, "inv_sqrt")),
+    ]
     for s in _sets():
         for rule in rules:
             state = rule.init(s)

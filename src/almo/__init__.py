@@ -5,7 +5,8 @@ with fixed-weight ensembles, and certify the worst case.
 
 The public API: mixture sets (:class:`Simplex`, :class:`BoxSimplex`, :class:`Polytope`,
 :class:`PriorBall`), weight rules (:mod:`almo.weights`), objective families
-(:class:`ObjectiveFamily`, :class:`Loss`, :func:`make_loss`), the trainer
+(:class:`ObjectiveFamily`, :class:`ObjectiveBatch`, :class:`Loss`, :func:`make_loss`), the one
+result vocabulary (:class:`ObjectiveReport`), the trainer
 (:class:`MinimaxTrainer`), the certified solver for linear models (:func:`solve_linear`) and the
 contaminated-retraining simulator (:mod:`almo.sources`).
 """
@@ -14,7 +15,8 @@ from almo._validation import ALMOValueError, NonFiniteLossError
 from almo.exceptions import DivergenceError, SolverError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
-from almo.objectives import ObjectiveFamily, ObjectiveValues
+from almo.objectives import ObjectiveBatch, ObjectiveFamily, ObjectiveValues
+from almo.report import ObjectiveReport
 from almo.solvers import ConvergenceWarning, LinearSolution, solve_linear
 from almo.train import (
     Callback,
@@ -28,8 +30,10 @@ from almo.train import (
 from almo.weights import (
     Averaged,
     BestResponse,
+    EveryK,
     ExponentiatedAscent,
     FixedWeights,
+    HoldAbsent,
     ProjectedAscent,
     WeightRule,
 )
@@ -46,15 +50,19 @@ __all__ = [
     "DivergenceError",
     "EarlyStopping",
     "Evaluation",
+    "EveryK",
     "ExponentiatedAscent",
     "FixedWeights",
     "History",
+    "HoldAbsent",
     "LinearSolution",
     "Loss",
     "MinimaxTrainer",
     "MixtureSet",
     "NonFiniteLossError",
+    "ObjectiveBatch",
     "ObjectiveFamily",
+    "ObjectiveReport",
     "ObjectiveValues",
     "Polytope",
     "PriorBall",

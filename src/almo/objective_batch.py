@@ -17,7 +17,7 @@ keeping this rank's differentiable sums for the θ loss.
 Examples
 --------
 >>> import numpy as np, torch
->>> b = ObjectiveBatch(torch.tensor([3.0, 1.0]), torch.tensor([2.0, 0.0]), np.array([1.5, 1.0]))
+>>> b = ObjectiveBatch(torch.tensor([3.0, 0.0]), torch.tensor([2.0, 0.0]), np.array([1.5, 1.0]))
 >>> b.means().tolist(), b.present.tolist()
 ([1.0, 0.0], [True, False])
 >>> b.theta_loss(np.array([0.5, 0.5]))  # ⟨λ, ℓ⟩ as a differentiable scalar
@@ -72,17 +72,27 @@ class ObjectiveBatch:
 
     __slots__ = ("_total_counts", "_total_sums", "counts", "scale", "sums", "world_size")
 
-    def __init__(self, sums: Any, counts: Any, scale: Any, *, world_size: int = 1,
-                 total_sums: np.ndarray | None = None,
-                 total_counts: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        sums: Any,
+        counts: Any,
+        scale: Any,
+        *,
+        world_size: int = 1,
+        total_sums: np.ndarray | None = None,
+        total_counts: np.ndarray | None = None,
+    ) -> None:
         self.sums, self.counts = sums, counts
         self.scale = np.asarray(scale, dtype=np.float64)
         p = self.scale.shape[0] if self.scale.ndim == 1 else -1
         for name, value in (("sums", sums), ("counts", counts)):
             if tuple(getattr(value, "shape", ())) != (p,):
-                raise fail(name, f"have shape ({p},), one entry per objective",
-                           f"shape {tuple(getattr(value, 'shape', ()))}",
-                           "pass per-objective vectors of the family's length p")
+                raise fail(
+                    name,
+                    f"have shape ({p},), one entry per objective",
+                    f"shape {tuple(getattr(value, 'shape', ()))}",
+                    "pass per-objective vectors of the family's length p",
+                )
         self.world_size = int(world_size)
         self._total_sums = total_sums
         self._total_counts = total_counts
@@ -170,8 +180,14 @@ class ObjectiveBatch:
         stats = torch.cat((sums.detach(), torch.as_tensor(self.counts).to(sums))).double()
         host = ctx.all_reduce_sum(stats).cpu().numpy()
         p = self.p
-        return ObjectiveBatch(self.sums, self.counts, self.scale, world_size=ctx.world_size,
-                              total_sums=host[:p].copy(), total_counts=host[p:].copy())
+        return ObjectiveBatch(
+            self.sums,
+            self.counts,
+            self.scale,
+            world_size=ctx.world_size,
+            total_sums=host[:p].copy(),
+            total_counts=host[p:].copy(),
+        )
 
     def detach(self) -> ObjectiveBatch:
         """The same numbers without gradients (float64 host arrays)."""
@@ -182,10 +198,15 @@ class ObjectiveBatch:
         if not isinstance(other, ObjectiveBatch):
             return NotImplemented
         if other.p != self.p or not np.array_equal(other.scale, self.scale):
-            raise fail("other", "have the same objectives and scales", f"p = {other.p}",
-                       "add batches of one family only")
-        return ObjectiveBatch(self.total_sums + other.total_sums,
-                              self.total_counts + other.total_counts, self.scale)
+            raise fail(
+                "other",
+                "have the same objectives and scales",
+                f"p = {other.p}",
+                "add batches of one family only",
+            )
+        return ObjectiveBatch(
+            self.total_sums + other.total_sums, self.total_counts + other.total_counts, self.scale
+        )
 
     def __repr__(self) -> str:
         means = np.array2string(self.means(), precision=4, threshold=6)

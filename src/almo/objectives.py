@@ -96,16 +96,22 @@ class ObjectiveFamily(nn.Module):
     scale: torch.Tensor
     calibrated: torch.Tensor
 
-    def __init__(self, losses: LossSpec | Sequence[LossSpec] = ("log_loss", "hinge", "squared"),
-                 groups: int | Sequence[str] | None = None,
-                 normalize: Literal["initial"] | Sequence[float] | np.ndarray | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        losses: LossSpec | Sequence[LossSpec] = ("log_loss", "hinge", "squared"),
+        groups: int | Sequence[str] | None = None,
+        normalize: Literal["initial"] | Sequence[float] | np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self._losses = tuple(resolve_loss(s) for s in _as_spec_list(losses))
         loss_names = [loss.name for loss in self._losses]
         if len(set(loss_names)) != len(loss_names):
-            raise fail("losses", "have distinct names", loss_names,
-                       "drop the duplicate, or give parametrized variants different parameters")
+            raise fail(
+                "losses",
+                "have distinct names",
+                loss_names,
+                "drop the duplicate, or give parametrized variants different parameters",
+            )
         self._group_names = _group_names(groups)
         if self._group_names is None:
             self._names = loss_names
@@ -115,14 +121,18 @@ class ObjectiveFamily(nn.Module):
         scale, calibrated = torch.ones(p, dtype=torch.float64), torch.zeros(p, dtype=torch.bool)
         if isinstance(normalize, str):
             if normalize != "initial":
-                raise fail("normalize", "be None, 'initial' or p positive scales", normalize,
-                           "use normalize='initial' or a vector of positive numbers")
+                raise fail(
+                    "normalize",
+                    "be None, 'initial' or p positive scales",
+                    normalize,
+                    "use normalize='initial' or a vector of positive numbers",
+                )
         elif normalize is not None:
             scale = _positive_vector(normalize, p)
             calibrated[:] = True
         elif normalize is None:
             calibrated[:] = True
-        self.normalize = normalize
+        self.normalize: Any = normalize
         self.register_buffer("scale", scale)
         self.register_buffer("calibrated", calibrated)
         self._all_calibrated = bool(calibrated.all())
@@ -157,6 +167,19 @@ class ObjectiveFamily(nn.Module):
         """G, or 1 without groups (each loss then gives one objective)."""
         return 1 if self._group_names is None else len(self._group_names)
 
+    @property
+    def layout(self) -> list[tuple[Loss, int | None]]:
+        """Objective k as (loss, group id or None for the whole sample), in layout order.
+
+        Examples
+        --------
+        >>> [(loss.name, g) for loss, g in ObjectiveFamily("hinge", groups=2).layout]
+        [('hinge', 0), ('hinge', 1)]
+        """
+        if self._group_names is None:
+            return [(loss, None) for loss in self._losses]
+        return [(loss, g) for loss in self._losses for g in range(len(self._group_names))]
+
     def _per_objective(self, values: Sequence[Any]) -> np.ndarray:
         return np.repeat(np.asarray(values), self.n_groups)
 
@@ -190,10 +213,12 @@ class ObjectiveFamily(nn.Module):
 
     def extra_repr(self) -> str:
         groups = None if self._group_names is None else len(self._group_names)
-        norm = self.normalize if self.normalize is None or isinstance(self.normalize, str) \
+        norm = (
+            self.normalize
+            if self.normalize is None or isinstance(self.normalize, str)
             else "scales"
-        return f"losses={[loss.name for loss in self._losses]}, groups={groups}, " \
-               f"normalize={norm!r}"
+        )
+        return f"losses={[loss.name for loss in self._losses]}, groups={groups}, normalize={norm!r}"
 
     # --- computation ----------------------------------------------------------------------
     def per_sample(self, outputs: torch.Tensor, targets: Any) -> torch.Tensor:
@@ -202,8 +227,9 @@ class ObjectiveFamily(nn.Module):
         columns = [call_loss(loss, outputs, targets) for loss in self._losses]
         return torch.stack(columns, dim=1)
 
-    def sums_counts(self, outputs: torch.Tensor, targets: Any, groups: Any = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sums_counts(
+        self, outputs: torch.Tensor, targets: Any, groups: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-objective sums of raw per-sample losses and sample counts, both (p,).
 
         ``sums`` is differentiable; ``counts`` is a float tensor, 0 where a group is absent.
@@ -212,11 +238,14 @@ class ObjectiveFamily(nn.Module):
         ids = self._group_ids(groups, outputs)
         per = self.per_sample(outputs, targets)
         if per.shape[0] == 0:
-            raise fail("outputs", "hold at least one sample", "an empty batch (0 rows)",
-                       "drop empty batches (DataLoader(..., drop_last=...)) or check the data")
+            raise fail(
+                "outputs",
+                "hold at least one sample",
+                "an empty batch (0 rows)",
+                "drop empty batches (DataLoader(..., drop_last=...)) or check the data",
+            )
         if ids is None:
-            n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype,
-                           device=per.device)
+            n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype, device=per.device)
             return per.sum(dim=0), n
         n_groups = len(self._group_names or ())
         sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
@@ -248,8 +277,9 @@ class ObjectiveFamily(nn.Module):
             self._scale_host = host
         return self._scale_host
 
-    def reduce(self, sums: torch.Tensor, counts: torch.Tensor, normalized: bool = True
-               ) -> torch.Tensor:
+    def reduce(
+        self, sums: torch.Tensor, counts: torch.Tensor, normalized: bool = True
+    ) -> torch.Tensor:
         """Means ``sums / counts`` (0 with zero gradient where a count is 0), divided by ``scale``.
 
         Shorthand for ``ObjectiveBatch(sums, counts, family.scale_array).values(normalized)``.
@@ -278,8 +308,7 @@ class ObjectiveFamily(nn.Module):
         self._require_calibrated()
         return batch.values()
 
-    def evaluate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
-                 ) -> ObjectiveValues:
+    def evaluate(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveValues:
         """Raw and normalized means (detached), checked finite; does not calibrate."""
         with torch.no_grad():
             b = self.batch(outputs, targets, groups)
@@ -287,8 +316,7 @@ class ObjectiveFamily(nn.Module):
         check_finite_losses(raw, self._names, where="ObjectiveFamily.evaluate")
         return ObjectiveValues(raw, b.values())
 
-    def calibrate(self, outputs: torch.Tensor, targets: Any, groups: Any = None
-                  ) -> ObjectiveFamily:
+    def calibrate(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveFamily:
         """Set the ``"initial"`` scale to the raw means of a batch; returns self.
 
         The library's meaning of ``normalize="initial"``: the raw value of each objective for
@@ -307,16 +335,19 @@ class ObjectiveFamily(nn.Module):
         --------
         >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize="initial")
         >>> scores, labels = torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1])
-        >>> half = [family.batch(scores[i:i + 1], labels[i:i + 1]) for i in range(2)]
+        >>> half = [family.batch(scores[i : i + 1], labels[i : i + 1]) for i in range(2)]
         >>> family.calibrate_batch(half[0] + half[1]).scale_array.round(4).tolist()
         [0.3005, 0.25]
         """
         if self.normalize != "initial":
-            raise fail("normalize", "be 'initial' to calibrate", self.normalize,
-                       "construct ObjectiveFamily(..., normalize='initial')")
+            raise fail(
+                "normalize",
+                "be 'initial' to calibrate",
+                self.normalize,
+                "construct ObjectiveFamily(..., normalize='initial')",
+            )
         raw = batch.means(normalized=False)
-        self._set_scale(torch.from_numpy(raw), torch.from_numpy(batch.total_counts),
-                        only_new=False)
+        self._set_scale(torch.from_numpy(raw), torch.from_numpy(batch.total_counts), only_new=False)
         return self
 
     @classmethod
@@ -329,25 +360,30 @@ class ObjectiveFamily(nn.Module):
 
         Examples
         --------
-        >>> both = ObjectiveFamily.concat([ObjectiveFamily("log_loss"),
-        ...                                ObjectiveFamily("log_loss", groups=2)])
+        >>> both = ObjectiveFamily.concat(
+        ...     [ObjectiveFamily("log_loss"), ObjectiveFamily("log_loss", groups=2)]
+        ... )
         >>> both.names, both.p
         (['log_loss', 'log_loss@group0', 'log_loss@group1'], 3)
         >>> scores = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
         >>> both(scores, torch.tensor([0, 1, 1]), groups=torch.tensor([0, 0, 1]))
-        tensor([0.8735, 0.1269, 2.1269])
+        tensor([0.7936, 0.1269, 2.1269])
         """
         return ConcatenatedFamily(families)
 
     # --- internals ------------------------------------------------------------------------
     def _require_calibrated(self) -> None:
         if not self._all_calibrated:
-            missing = [n for n, c in zip(self.names, self.calibrated.tolist(), strict=True)
-                       if not c]
-            raise fail("family", "be calibrated before use with normalize='initial'",
-                       f"no scale yet for {missing}",
-                       "call family.calibrate(outputs, y, groups) with the initial model's "
-                       "outputs on the training data, or pass fixed scales normalize=[...]")
+            missing = [
+                n for n, c in zip(self.names, self.calibrated.tolist(), strict=True) if not c
+            ]
+            raise fail(
+                "family",
+                "be calibrated before use with normalize='initial'",
+                f"no scale yet for {missing}",
+                "call family.calibrate(outputs, y, groups) with the initial model's "
+                "outputs on the training data, or pass fixed scales normalize=[...]",
+            )
 
     def _set_scale(self, raw: torch.Tensor, counts: torch.Tensor, only_new: bool) -> None:
         mask = (counts > 0).cpu()
@@ -357,10 +393,13 @@ class ObjectiveFamily(nn.Module):
         bad = mask & ~(torch.isfinite(values) & (values > 0))
         if bad.any():
             idx = torch.nonzero(bad).flatten().tolist()
-            raise fail("initial objective values", "be finite and > 0 to normalize by",
-                       {self._names[i]: float(values[i]) for i in idx},
-                       "calibrate on a batch where the model errs on every objective, or pass "
-                       "fixed scales as normalize=[...]")
+            raise fail(
+                "initial objective values",
+                "be finite and > 0 to normalize by",
+                {self._names[i]: float(values[i]) for i in idx},
+                "calibrate on a batch where the model errs on every objective, or pass "
+                "fixed scales as normalize=[...]",
+            )
         with torch.no_grad():
             self.scale[mask.to(self.scale.device)] = values[mask].to(self.scale)
             self.calibrated |= mask.to(self.calibrated.device)
@@ -370,27 +409,46 @@ class ObjectiveFamily(nn.Module):
     def _group_ids(self, groups: Any, outputs: torch.Tensor) -> torch.Tensor | None:
         if self._group_names is None:
             if groups is not None:
-                raise fail("groups", "be None for a family built without groups", "group ids",
-                           "build ObjectiveFamily(..., groups=G) to get per-group objectives")
+                raise fail(
+                    "groups",
+                    "be None for a family built without groups",
+                    "group ids",
+                    "build ObjectiveFamily(..., groups=G) to get per-group objectives",
+                )
             return None
         if groups is None:
-            raise fail("groups", f"hold one group id per sample (family has "
-                       f"{len(self._group_names)} groups)", None,
-                       "pass group ids, e.g. family(outputs, y, groups=g)")
+            raise fail(
+                "groups",
+                f"hold one group id per sample (family has {len(self._group_names)} groups)",
+                None,
+                "pass group ids, e.g. family(outputs, y, groups=g)",
+            )
         ids = torch.as_tensor(groups, device=outputs.device)
         if ids.ndim == 2 and ids.shape[1] == 1:
             ids = ids[:, 0]
         n = outputs.shape[0] if outputs.ndim else -1
-        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool \
-                or tuple(ids.shape) != (n,):
-            raise fail("groups", f"be integer group ids of shape ({n},)",
-                       f"{ids.dtype} of shape {tuple(ids.shape)}", "pass g.long() of length n")
+        if (
+            ids.is_floating_point()
+            or ids.is_complex()
+            or ids.dtype == torch.bool
+            or tuple(ids.shape) != (n,)
+        ):
+            raise fail(
+                "groups",
+                f"be integer group ids of shape ({n},)",
+                f"{ids.dtype} of shape {tuple(ids.shape)}",
+                "pass g.long() of length n",
+            )
         g = len(self._group_names)
         if ids.numel():
             lo, hi = (int(v) for v in torch.aminmax(ids))  # one pass, one host sync
         if ids.numel() and (lo < 0 or hi >= g):
-            raise fail("groups", f"lie in [0, {g - 1}]", [lo, hi],
-                       f"map group labels to ids 0..{g - 1} or build the family with more groups")
+            raise fail(
+                "groups",
+                f"lie in [0, {g - 1}]",
+                [lo, hi],
+                f"map group labels to ids 0..{g - 1} or build the family with more groups",
+            )
         return ids.long()
 
 
@@ -405,89 +463,114 @@ class ConcatenatedFamily(ObjectiveFamily):
     def __init__(self, families: Sequence[ObjectiveFamily]) -> None:
         members = list(families) if isinstance(families, Sequence) else None
         if not members or not all(isinstance(f, ObjectiveFamily) for f in members):
-            raise fail("families", "be a non-empty sequence of ObjectiveFamily", families,
-                       "pass e.g. [ObjectiveFamily('log_loss'), "
-                       "ObjectiveFamily('log_loss', groups=4)]")
+            raise fail(
+                "families",
+                "be a non-empty sequence of ObjectiveFamily",
+                families,
+                "pass e.g. [ObjectiveFamily('log_loss'), ObjectiveFamily('log_loss', groups=4)]",
+            )
         names = [n for f in members for n in f.names]
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise fail("families", "give distinct objective names", dup,
-                       "name the groups differently, or drop the repeated family")
+            raise fail(
+                "families",
+                "give distinct objective names",
+                dup,
+                "name the groups differently, or drop the repeated family",
+            )
         nn.Module.__init__(self)
-        self.members = nn.ModuleList(members)
+        self.members = nn.ModuleList(members)  # registered: state_dict and .to() reach them
+        self._parts: list[ObjectiveFamily] = members
         self._losses = tuple(loss for f in members for loss in f.losses)
         self._group_names = None
         self._names = names
-        self.normalize = "members"
+        self.normalize = "members"  # each member keeps its own normalization
         self._scale_host = None
         self._all_calibrated = True
 
     # Buffers live in the members; these views keep ObjectiveFamily's interface.
-    @property  # type: ignore[override]
-    def scale(self) -> torch.Tensor:
-        return torch.cat([f.scale.to(torch.float64).cpu() for f in self.members])
+    @property
+    def scale(self) -> torch.Tensor:  # type: ignore[override]
+        return torch.cat([f.scale.to(torch.float64).cpu() for f in self._parts])
 
-    @property  # type: ignore[override]
-    def calibrated(self) -> torch.Tensor:
-        return torch.cat([f.calibrated.cpu() for f in self.members])
+    @property
+    def calibrated(self) -> torch.Tensor:  # type: ignore[override]
+        return torch.cat([f.calibrated.cpu() for f in self._parts])
 
     @property
     def scale_array(self) -> np.ndarray:
-        return np.concatenate([f.scale_array for f in self.members])
+        return np.concatenate([f.scale_array for f in self._parts])
 
     @property
     def needs_calibration(self) -> bool:
-        return any(f.needs_calibration for f in self.members)
+        return any(f.needs_calibration for f in self._parts)
 
     @property
     def n_groups(self) -> int:
         return 1
 
+    @property
+    def layout(self) -> list[tuple[Loss, int | None]]:
+        return [item for f in self._parts for item in f.layout]
+
     def _per_objective(self, values: Sequence[Any]) -> np.ndarray:
         it = iter(values)
-        return np.concatenate([np.repeat(np.asarray([next(it) for _ in f.losses]), f.n_groups)
-                               for f in self.members])
+        return np.concatenate(
+            [np.repeat(np.asarray([next(it) for _ in f.losses]), f.n_groups) for f in self._parts]
+        )
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
-    def sums_counts(self, outputs: torch.Tensor, targets: Any, groups: Any = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [f.sums_counts(outputs, targets, groups if f.group_names else None)
-                 for f in self.members]
+    def sums_counts(
+        self, outputs: torch.Tensor, targets: Any, groups: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [
+            f.sums_counts(outputs, targets, groups if f.group_names else None) for f in self._parts
+        ]
         return torch.cat([s for s, _ in parts]), torch.cat([c for _, c in parts])
 
     def _require_calibrated(self) -> None:
-        for f in self.members:
+        for f in self._parts:
             f._require_calibrated()
 
     def calibrate_batch(self, batch: ObjectiveBatch) -> ObjectiveFamily:
         start = 0
-        for f in self.members:
+        for f in self._parts:
             part = slice(start, start + f.p)
             if f.normalize == "initial":
-                f.calibrate_batch(ObjectiveBatch(batch.total_sums[part],
-                                                 batch.total_counts[part], f.scale_array))
+                f.calibrate_batch(
+                    ObjectiveBatch(batch.total_sums[part], batch.total_counts[part], f.scale_array)
+                )
             start += f.p
         return self
 
 
 def _refresh_flag(module: nn.Module, _incompatible: Any) -> None:
-    module._all_calibrated = bool(module.calibrated.all())  # type: ignore[attr-defined]
-    module._scale_host = None  # type: ignore[attr-defined]
+    # (called with the family being loaded; setattr keeps nn.Module's typing out of the way)
+    setattr(module, "_all_calibrated", bool(getattr(module, "calibrated").all()))  # noqa: B010, B009
+    setattr(module, "_scale_host", None)  # noqa: B010
 
 
 def _as_spec_list(losses: Any) -> list[LossSpec]:
     if isinstance(losses, (str, Loss)):
         return [losses]
-    if isinstance(losses, tuple) and len(losses) == 2 and isinstance(losses[0], str) \
-            and callable(losses[1]):
+    if (
+        isinstance(losses, tuple)
+        and len(losses) == 2
+        and isinstance(losses[0], str)
+        and callable(losses[1])
+    ):
         return [losses]
     try:
         specs = list(losses)
     except TypeError:
-        raise fail("losses", "be a loss spec or a sequence of them", losses,
-                   'pass e.g. ["log_loss", "hinge"]') from None
+        raise fail(
+            "losses",
+            "be a loss spec or a sequence of them",
+            losses,
+            'pass e.g. ["log_loss", "hinge"]',
+        ) from None
     if not specs:
         raise fail("losses", "hold at least one loss", specs, 'pass e.g. ["log_loss"]')
     return specs
@@ -498,27 +581,48 @@ def _group_names(groups: Any) -> list[str] | None:
         return None
     if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
         if groups < 1:
-            raise fail("groups", "be a positive number of groups", groups,
-                       "pass groups=None for no groups, or G >= 1")
+            raise fail(
+                "groups",
+                "be a positive number of groups",
+                groups,
+                "pass groups=None for no groups, or G >= 1",
+            )
         return [f"group{i}" for i in range(int(groups))]
     if isinstance(groups, str) or not isinstance(groups, Sequence):
-        raise fail("groups", "be None, a number of groups or a list of group names", groups,
-                   'pass e.g. groups=3 or groups=["north", "south"]')
+        raise fail(
+            "groups",
+            "be None, a number of groups or a list of group names",
+            groups,
+            'pass e.g. groups=3 or groups=["north", "south"]',
+        )
     names = [str(g) for g in groups]
     if not names or len(set(names)) != len(names) or any(not g or "@" in g for g in names):
-        raise fail("groups", "name distinct non-empty groups without '@'", names,
-                   "give each group its own name")
+        raise fail(
+            "groups",
+            "name distinct non-empty groups without '@'",
+            names,
+            "give each group its own name",
+        )
     return names
 
 
 def _positive_vector(values: Any, p: int) -> torch.Tensor:
     try:
-        arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values,
-                         dtype=float)
+        arr = np.asarray(
+            values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=float
+        )
     except (TypeError, ValueError):
-        raise fail("normalize", f"be None, 'initial' or {p} positive scales", values,
-                   "pass normalize='initial' or a list of positive numbers") from None
+        raise fail(
+            "normalize",
+            f"be None, 'initial' or {p} positive scales",
+            values,
+            "pass normalize='initial' or a list of positive numbers",
+        ) from None
     if arr.shape != (p,) or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-        raise fail("normalize", f"hold {p} finite positive scales (one per objective)", arr,
-                   f"pass {p} numbers > 0, each objective is divided by its entry")
+        raise fail(
+            "normalize",
+            f"hold {p} finite positive scales (one per objective)",
+            arr,
+            f"pass {p} numbers > 0, each objective is divided by its entry",
+        )
     return torch.as_tensor(arr, dtype=torch.float64)

@@ -20,8 +20,9 @@ Examples
 --------
 >>> import numpy as np
 >>> from almo import Simplex
->>> rep = ObjectiveReport.from_values(["a", "b"], raw=[0.4, 0.9], scales=[1.0, 3.0],
-...                                   mixture_set=Simplex(2))
+>>> rep = ObjectiveReport.from_values(
+...     ["a", "b"], raw=[0.4, 0.9], scales=[1.0, 3.0], mixture_set=Simplex(2)
+... )
 >>> rep.normalized.tolist(), rep.worst_case, rep.weights.tolist(), rep.worst_objective
 ([0.4, 0.3], 0.4, [1.0, 0.0], 'a')
 >>> ObjectiveReport.from_dict(rep.to_dict()).worst_case
@@ -44,8 +45,12 @@ __all__ = ["ObjectiveReport"]
 def _vector(name: str, value: Any, p: int) -> np.ndarray:
     arr = np.array(value, dtype=np.float64).reshape(-1)
     if arr.shape != (p,):
-        raise fail(name, f"have shape ({p},), one entry per objective", arr.shape,
-                   f"pass {p} values in the order of `names`")
+        raise fail(
+            name,
+            f"have shape ({p},), one entry per objective",
+            arr.shape,
+            f"pass {p} values in the order of `names`",
+        )
     arr.setflags(write=False)
     return arr
 
@@ -84,8 +89,15 @@ class ObjectiveReport:
     counts: np.ndarray | None = None
 
     @classmethod
-    def from_values(cls, names: Sequence[str], raw: Any, scales: Any, mixture_set: Any,
-                    penalty: Any = None, counts: Any = None) -> ObjectiveReport:
+    def from_values(
+        cls,
+        names: Sequence[str],
+        raw: Any,
+        scales: Any,
+        mixture_set: Any,
+        penalty: Any = None,
+        counts: Any = None,
+    ) -> ObjectiveReport:
         """Build the report of raw values: normalize, add the penalty, take both worst cases.
 
         ``mixture_set`` is the Λ the worst case runs over (any :class:`~almo.MixtureSet`).
@@ -101,8 +113,16 @@ class ObjectiveReport:
             penalized = float(mixture_set.worst_case(normalized + pen).value)
         else:
             penalized = float(wc.value)
-        return cls(names, raw_v, scale_v, pen, float(wc.value), weights, penalized,
-                   None if counts is None else _vector("counts", counts, p))
+        return cls(
+            names,
+            raw_v,
+            scale_v,
+            pen,
+            float(wc.value),
+            weights,
+            penalized,
+            None if counts is None else _vector("counts", counts, p),
+        )
 
     # -- derived values -----------------------------------------------------------------------
     @property
@@ -148,18 +168,30 @@ class ObjectiveReport:
         >>> from almo import Simplex
         >>> rep = ObjectiveReport.from_values(["a", "b"], [0.4, 0.9], [1.0, 3.0], Simplex(2))
         >>> print(rep.table(digits=2))
-        objective   raw  normalized  penalty    λ*
-        a          0.40        0.40     0.00  1.00
-        b          0.90        0.30     0.00  0.00
+        objective  raw normalized penalty   λ*
+        a         0.40       0.40    0.00 1.00
+        b         0.90       0.30    0.00 0.00
         worst case 0.40 (a)
         """
         width = max(9, *(len(n) for n in self.names))
-        head = f"{'objective':<{width}} {'raw':>5} {'normalized':>11} {'penalty':>8} {'λ*':>5}"
-        rows = [head]
+        cols = [
+            ("raw", self.raw),
+            ("normalized", self.normalized),
+            ("penalty", self.penalty),
+            ("λ*", self.weights),
+        ]
+        size = [max(len(h), digits + 3) for h, _ in cols]
+        rows = [
+            " ".join(
+                [
+                    f"{'objective':<{width}}",
+                    *(f"{h:>{w}}" for (h, _), w in zip(cols, size, strict=True)),
+                ]
+            )
+        ]
         for k, name in enumerate(self.names):
-            rows.append(f"{name:<{width}} {self.raw[k]:>5.{digits}f} "
-                        f"{self.normalized[k]:>11.{digits}f} {self.penalty[k]:>8.{digits}f} "
-                        f"{self.weights[k]:>5.{digits}f}")
+            cells = (f"{v[k]:>{w}.{digits}f}" for (_, v), w in zip(cols, size, strict=True))
+            rows.append(" ".join([f"{name:<{width}}", *cells]))
         rows.append(f"worst case {self.worst_case:.{digits}f} ({self.worst_objective})")
         if self.penalty.any():
             rows.append(f"with penalty {self.penalized_worst_case:.{digits}f}")
@@ -167,12 +199,17 @@ class ObjectiveReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python (lists, floats, strings), ready for JSON."""
-        return {"names": list(self.names), "raw": self.raw.tolist(),
-                "normalized": self.normalized.tolist(), "scales": self.scales.tolist(),
-                "penalty": self.penalty.tolist(), "worst_case": float(self.worst_case),
-                "weights": self.weights.tolist(),
-                "penalized_worst_case": float(self.penalized_worst_case),
-                "counts": None if self.counts is None else self.counts.tolist()}
+        return {
+            "names": list(self.names),
+            "raw": self.raw.tolist(),
+            "normalized": self.normalized.tolist(),
+            "scales": self.scales.tolist(),
+            "penalty": self.penalty.tolist(),
+            "worst_case": float(self.worst_case),
+            "weights": self.weights.tolist(),
+            "penalized_worst_case": float(self.penalized_worst_case),
+            "counts": None if self.counts is None else self.counts.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ObjectiveReport:
@@ -180,13 +217,20 @@ class ObjectiveReport:
         names = tuple(data["names"])
         p = len(names)
         counts = data.get("counts")
-        return cls(names, _vector("raw", data["raw"], p), _vector("scales", data["scales"], p),
-                   _vector("penalty", data["penalty"], p), float(data["worst_case"]),
-                   _vector("weights", data["weights"], p),
-                   float(data["penalized_worst_case"]),
-                   None if counts is None else _vector("counts", counts, p))
+        return cls(
+            names,
+            _vector("raw", data["raw"], p),
+            _vector("scales", data["scales"], p),
+            _vector("penalty", data["penalty"], p),
+            float(data["worst_case"]),
+            _vector("weights", data["weights"], p),
+            float(data["penalized_worst_case"]),
+            None if counts is None else _vector("counts", counts, p),
+        )
 
     def __repr__(self) -> str:
-        return (f"ObjectiveReport(p={self.p}, worst_case={self.worst_case:.6g}, "
-                f"worst_objective={self.worst_objective!r}, "
-                f"penalized_worst_case={self.penalized_worst_case:.6g})")
+        return (
+            f"ObjectiveReport(p={self.p}, worst_case={self.worst_case:.6g}, "
+            f"worst_objective={self.worst_objective!r}, "
+            f"penalized_worst_case={self.penalized_worst_case:.6g})"
+        )

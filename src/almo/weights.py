@@ -118,8 +118,12 @@ def _as_loss_vector(losses: Any, p: int) -> np.ndarray:
         losses = losses.detach().cpu().numpy()
     arr = np.asarray(losses, dtype=np.float64)
     if arr.shape != (p,):
-        raise fail("losses", f"be a vector of shape ({p},), one entry per objective",
-                   f"shape {arr.shape}", f"pass exactly {p} per-objective losses")
+        raise fail(
+            "losses",
+            f"be a vector of shape ({p},), one entry per objective",
+            f"shape {arr.shape}",
+            f"pass exactly {p} per-objective losses",
+        )
     if not np.isfinite(arr).all():  # the cheap test first: this runs once per training step
         check_finite_losses(arr)
     return arr
@@ -159,24 +163,39 @@ class WeightRule:
 
 def _check_state(state: Any, kind: type) -> None:
     if not isinstance(state, kind):
-        raise fail("state", f"be a {kind.__name__} from this rule's init", type(state).__name__,
-                   "start with state = rule.init(mixture_set) and pass the returned states on")
+        raise fail(
+            "state",
+            f"be a {kind.__name__} from this rule's init",
+            type(state).__name__,
+            "start with state = rule.init(mixture_set) and pass the returned states on",
+        )
 
 
 def _check_set(mixture_set: Any) -> None:
     if not isinstance(mixture_set, MixtureSet):
-        raise fail("mixture_set", "be a MixtureSet (Simplex, BoxSimplex, Polytope, PriorBall)",
-                   type(mixture_set).__name__, "wrap the weights' constraints in a MixtureSet, "
-                   "e.g. almo.Simplex(p)")
+        raise fail(
+            "mixture_set",
+            "be a MixtureSet (Simplex, BoxSimplex, Polytope, PriorBall)",
+            type(mixture_set).__name__,
+            "wrap the weights' constraints in a MixtureSet, e.g. almo.Simplex(p)",
+        )
 
 
 def _check_weights(name: str, weights: np.ndarray, mixture_set: MixtureSet) -> None:
     if weights.shape != (mixture_set.p,):
-        raise fail(name, f"have shape ({mixture_set.p},) to match the mixture set",
-                   f"shape {weights.shape}", f"pass {mixture_set.p} weights")
+        raise fail(
+            name,
+            f"have shape ({mixture_set.p},) to match the mixture set",
+            f"shape {weights.shape}",
+            f"pass {mixture_set.p} weights",
+        )
     if not np.all(np.isfinite(weights)) or not mixture_set.contains(weights, atol=1e-9):
-        raise fail(name, f"lie in the mixture set {type(mixture_set).__name__}", weights,
-                   "pass weights inside the set, e.g. mixture_set.project(weights)")
+        raise fail(
+            name,
+            f"lie in the mixture set {type(mixture_set).__name__}",
+            weights,
+            "pass weights inside the set, e.g. mixture_set.project(weights)",
+        )
 
 
 class ProjectedAscent(WeightRule):
@@ -208,8 +227,12 @@ class ProjectedAscent(WeightRule):
     def __init__(self, lr: float = 0.1, schedule: Literal["constant", "inv_sqrt"] = "constant"):
         self.lr = check_positive("lr", lr)
         if schedule not in ("constant", "inv_sqrt"):
-            raise fail("schedule", "be 'constant' or 'inv_sqrt'", schedule,
-                       "pass schedule='constant' or schedule='inv_sqrt'")
+            raise fail(
+                "schedule",
+                "be 'constant' or 'inv_sqrt'",
+                schedule,
+                "pass schedule='constant' or schedule='inv_sqrt'",
+            )
         self.schedule = schedule
 
     def step_size(self, t: int) -> float:
@@ -262,8 +285,12 @@ class ExponentiatedAscent(WeightRule):
         self.lr = check_positive("lr", lr)
         c = float(smoothing)
         if not (0.0 <= c < 1.0):
-            raise fail("smoothing", "lie in [0, 1)", smoothing,
-                       "pass a small mixing weight such as 1e-3 (DoReMi's default)")
+            raise fail(
+                "smoothing",
+                "lie in [0, 1)",
+                smoothing,
+                "pass a small mixing weight such as 1e-3 (DoReMi's default)",
+            )
         self.smoothing = c
 
     def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
@@ -299,8 +326,12 @@ class FixedWeights(WeightRule):
     def __init__(self, weights: Any):
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1 or not np.all(np.isfinite(w)):
-            raise fail("weights", "be a finite vector of shape (p,)", weights,
-                       "pass one weight per objective, e.g. [0.5, 0.5]")
+            raise fail(
+                "weights",
+                "be a finite vector of shape (p,)",
+                weights,
+                "pass one weight per objective, e.g. [0.5, 0.5]",
+            )
         self.weights = w
 
     def init(self, mixture_set: MixtureSet) -> WeightState:
@@ -349,8 +380,12 @@ class Averaged(WeightRule):
 
     def __init__(self, rule: WeightRule):
         if not isinstance(rule, WeightRule) or isinstance(rule, Averaged):
-            raise fail("rule", "be a (non-averaged) WeightRule", rule,
-                       "pass e.g. Averaged(ProjectedAscent(lr=0.1))")
+            raise fail(
+                "rule",
+                "be a (non-averaged) WeightRule",
+                rule,
+                "pass e.g. Averaged(ProjectedAscent(lr=0.1))",
+            )
         self.rule = rule
 
     def init(self, mixture_set: MixtureSet) -> AveragedState:
@@ -359,8 +394,12 @@ class Averaged(WeightRule):
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> AveragedState:
         if not isinstance(state, AveragedState) or state.inner is None:
-            raise fail("state", "come from this rule's init (an AveragedState)",
-                       type(state).__name__, "start with state = rule.init(mixture_set)")
+            raise fail(
+                "state",
+                "come from this rule's init (an AveragedState)",
+                type(state).__name__,
+                "start with state = rule.init(mixture_set)",
+            )
         inner = self.rule.update(state.inner, losses, present=present)
         t = inner.step
         average = state.average + (inner.weights - state.average) / (t + 1)
@@ -368,23 +407,33 @@ class Averaged(WeightRule):
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> AveragedState:
         inner = self.rule.restore(
-            {k[len("inner."):]: v for k, v in arrays.items() if k.startswith("inner.")},
-            mixture_set)
+            {k[len("inner.") :]: v for k, v in arrays.items() if k.startswith("inner.")},
+            mixture_set,
+        )
         average = np.asarray(arrays["average"], np.float64).copy()
         _check_weights("arrays['average']", average, mixture_set)
         return AveragedState(inner.weights, inner.step, mixture_set, average, inner)
+
+
+_BOOL = np.dtype(bool)
 
 
 def _present_mask(present: Any, p: int) -> np.ndarray | None:
     """``present`` as a bool vector (p,), or None when every objective is observed."""
     if present is None:
         return None
+    if isinstance(present, np.ndarray) and present.dtype is _BOOL and present.shape == (p,):
+        return None if present.all() else present  # the per-step path: no conversion
     if hasattr(present, "detach"):
         present = present.detach().cpu().numpy()
     mask = np.asarray(present)
     if mask.shape != (p,) or mask.dtype != np.bool_:
-        raise fail("present", f"be a bool mask of shape ({p},), one entry per objective",
-                   f"{mask.dtype} of shape {mask.shape}", "pass counts > 0, or None")
+        raise fail(
+            "present",
+            f"be a bool mask of shape ({p},), one entry per objective",
+            f"{mask.dtype} of shape {mask.shape}",
+            "pass counts > 0, or None",
+        )
     return None if mask.all() else mask
 
 
@@ -421,7 +470,7 @@ class EveryK(WeightRule):
     >>> from almo import Simplex
     >>> rule = EveryK(BestResponse(), k=2)
     >>> s = rule.update(rule.init(Simplex(2)), np.array([1.0, 0.0]))
-    >>> s.weights.tolist()                      # one update in: no step yet
+    >>> s.weights.tolist()  # one update in: no step yet
     [0.5, 0.5]
     >>> rule.update(s, np.array([0.0, 3.0])).weights.tolist()  # mean [0.5, 1.5]
     [0.0, 1.0]
@@ -429,8 +478,12 @@ class EveryK(WeightRule):
 
     def __init__(self, rule: WeightRule, k: int):
         if not isinstance(rule, WeightRule):
-            raise fail("rule", "be a WeightRule", type(rule).__name__,
-                       "pass e.g. EveryK(ProjectedAscent(lr=0.1), k=4)")
+            raise fail(
+                "rule",
+                "be a WeightRule",
+                type(rule).__name__,
+                "pass e.g. EveryK(ProjectedAscent(lr=0.1), k=4)",
+            )
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise fail("k", "be an integer >= 1", k, "pass e.g. k=4 (k=1 steps every update)")
         self.rule, self.k = rule, int(k)
@@ -445,24 +498,32 @@ class EveryK(WeightRule):
         ell = _as_loss_vector(losses, state.mixture_set.p)
         if self.k == 1:
             inner = self.rule.update(state.inner, ell, present=present)
-            return EveryKState(inner.weights, state.step + 1, state.mixture_set, inner,
-                               state.acc, 0)
+            return EveryKState(
+                inner.weights, state.step + 1, state.mixture_set, inner, state.acc, 0
+            )
         acc, n = state.acc + ell, state.acc_n + 1
         if n < self.k:
-            return EveryKState(state.weights, state.step + 1, state.mixture_set, state.inner,
-                               acc, n)
+            return EveryKState(
+                state.weights, state.step + 1, state.mixture_set, state.inner, acc, n
+            )
         inner = self.rule.update(state.inner, acc / n, present=present)
-        return EveryKState(inner.weights, state.step + 1, state.mixture_set, inner,
-                           np.zeros_like(acc), 0)
+        return EveryKState(
+            inner.weights, state.step + 1, state.mixture_set, inner, np.zeros_like(acc), 0
+        )
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> EveryKState:
         inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
         acc = np.asarray(arrays["acc"], np.float64).copy()
         if acc.shape != (mixture_set.p,):
-            raise fail("arrays['acc']", f"have shape ({mixture_set.p},)", acc.shape,
-                       "restore a state written by this rule's to_arrays()")
-        return EveryKState(inner.weights, int(arrays["step"]), mixture_set, inner, acc,
-                           int(arrays["acc_n"]))
+            raise fail(
+                "arrays['acc']",
+                f"have shape ({mixture_set.p},)",
+                acc.shape,
+                "restore a state written by this rule's to_arrays()",
+            )
+        return EveryKState(
+            inner.weights, int(arrays["step"]), mixture_set, inner, acc, int(arrays["acc_n"])
+        )
 
 
 @dataclass(frozen=True)
@@ -499,34 +560,42 @@ class HoldAbsent(WeightRule):
     >>> import numpy as np
     >>> from almo import Simplex
     >>> rule = HoldAbsent(FixedWeights([0.5, 0.25, 0.25]))
-    >>> s = rule.update(rule.init(Simplex(3)), np.array([0.2, 0.7, 0.0]),
-    ...                 present=np.array([True, True, False]))
-    >>> s.held.tolist()                           # never seen: the mean of the present ones
-    [0.2, 0.7, 0.45]
+    >>> s = rule.update(
+    ...     rule.init(Simplex(3)), np.array([0.25, 0.75, 0.0]), present=np.array([True, True, False])
+    ... )
+    >>> s.held.tolist()  # never seen: the mean of the present ones
+    [0.25, 0.75, 0.5]
     >>> s = rule.update(s, np.array([0.4, 0.0, 0.1]), present=np.array([True, False, True]))
-    >>> s.held.tolist()                           # absent now: its last observed value
-    [0.4, 0.7, 0.1]
+    >>> s.held.tolist()  # absent now: its last observed value
+    [0.4, 0.75, 0.1]
     """
 
     def __init__(self, rule: WeightRule):
         if not isinstance(rule, WeightRule):
-            raise fail("rule", "be a WeightRule", type(rule).__name__,
-                       "pass e.g. HoldAbsent(ProjectedAscent(lr=0.1))")
+            raise fail(
+                "rule",
+                "be a WeightRule",
+                type(rule).__name__,
+                "pass e.g. HoldAbsent(ProjectedAscent(lr=0.1))",
+            )
         self.rule = rule
 
     def init(self, mixture_set: MixtureSet) -> HoldAbsentState:
         inner = self.rule.init(mixture_set)
         p = mixture_set.p
-        return HoldAbsentState(inner.weights, 0, mixture_set, inner, np.full(p, np.nan),
-                               np.full(p, np.nan))
+        return HoldAbsentState(
+            inner.weights, 0, mixture_set, inner, np.full(p, np.nan), np.full(p, np.nan)
+        )
 
     def hold(self, state: WeightState, losses: Any, present: Any = None) -> np.ndarray:
         """The loss vector the inner rule would see (absent objectives filled in); pure."""
         _check_state(state, HoldAbsentState)
         assert isinstance(state, HoldAbsentState)
         p = state.mixture_set.p
-        ell = _as_loss_vector(losses, p)
-        mask = _present_mask(present, p)
+        return self._hold(state, _as_loss_vector(losses, p), _present_mask(present, p))
+
+    @staticmethod
+    def _hold(state: HoldAbsentState, ell: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         if mask is None:
             return ell
         held = np.where(mask, ell, state.last_seen)
@@ -535,28 +604,30 @@ class HoldAbsent(WeightRule):
             held[unseen] = ell[mask].mean() if mask.any() else 0.0
         return held
 
-    def update(self, state: WeightState, losses: Any, *, present: Any = None
-               ) -> HoldAbsentState:
-        held = self.hold(state, losses, present)
+    def update(self, state: WeightState, losses: Any, *, present: Any = None) -> HoldAbsentState:
+        _check_state(state, HoldAbsentState)
         assert isinstance(state, HoldAbsentState) and state.inner is not None
-        mask = _present_mask(present, state.mixture_set.p)
+        p = state.mixture_set.p
+        mask = _present_mask(present, p)
+        held = self._hold(state, _as_loss_vector(losses, p), mask)
         last = held if mask is None else np.where(mask, held, state.last_seen)
         inner = self.rule.update(state.inner, held)
-        return HoldAbsentState(inner.weights, state.step + 1, state.mixture_set, inner, last,
-                               held)
+        return HoldAbsentState(inner.weights, state.step + 1, state.mixture_set, inner, last, held)
 
-    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet
-                ) -> HoldAbsentState:
+    def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> HoldAbsentState:
         inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
         p = mixture_set.p
         last = np.asarray(arrays["last_seen"], np.float64).copy()
         held = np.asarray(arrays["held"], np.float64).copy()
         if last.shape != (p,) or held.shape != (p,):
-            raise fail("arrays['last_seen']", f"have shape ({p},)", last.shape,
-                       "restore a state written by this rule's to_arrays()")
-        return HoldAbsentState(inner.weights, int(arrays["step"]), mixture_set, inner, last,
-                               held)
+            raise fail(
+                "arrays['last_seen']",
+                f"have shape ({p},)",
+                last.shape,
+                "restore a state written by this rule's to_arrays()",
+            )
+        return HoldAbsentState(inner.weights, int(arrays["step"]), mixture_set, inner, last, held)
 
 
 def _inner_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k[len("inner."):]: v for k, v in arrays.items() if k.startswith("inner.")}
+    return {k[len("inner.") :]: v for k, v in arrays.items() if k.startswith("inner.")}

@@ -95,8 +95,9 @@ class LinearProblem:
         return [o.loss.grad(S[o.rows], o.targets) for o in self.objectives]
 
 
-def build_problem(X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize: Any,
-                  fit_intercept: bool) -> LinearProblem:
+def build_problem(
+    X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize: Any, fit_intercept: bool
+) -> LinearProblem:
     """Check the inputs of :func:`almo.solvers.solve_linear` and build the problem.
 
     ``losses`` is an :class:`~almo.ObjectiveFamily` or the shorthand the family is built from
@@ -107,61 +108,85 @@ def build_problem(X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize
     X = _check_X(X)
     n, d = X.shape
     family, ids = _family(losses, groups, normalize, n)
-    specs = _loss_specs(list(family.losses))
+    # the family's losses, checked convex (members of a concatenation may repeat a loss)
+    specs = _loss_specs(list({loss.name: loss for loss in family.losses}.values()))
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.shape != (n,):
-        raise fail("y", f"have shape ({n},), one target per row of X", y.shape,
-                   "pass a 1-D array of labels or values")
+        raise fail(
+            "y",
+            f"have shape ({n},), one target per row of X",
+            y.shape,
+            "pass a 1-D array of labels or values",
+        )
     task, targets, classes, n_outputs = _targets(y, specs)
     l2 = check_positive("l2", l2, allow_zero=True)
-    if ids is None:
-        group_rows = [np.arange(n)]
-    else:
-        group_rows = [np.flatnonzero(ids == g) for g in range(family.n_groups)]
-        empty = [name for name, rows in zip(family.group_names or [], group_rows, strict=True)
-                 if rows.size == 0]
-        if empty:
-            raise fail("groups", "give every declared group at least one row (an objective "
-                       "averaged over no sample is undefined)", f"no rows for {empty}",
-                       "drop the empty groups from the family, or add their data")
+    rows_of: dict[int | None, np.ndarray] = {None: np.arange(n)}
+    if ids is not None:
+        rows_of.update({g: np.flatnonzero(ids == g) for _, g in family.layout if g is not None})
+    layout = list(zip(family.names, family.layout, strict=True))
+    empty = [name for name, (_, g) in layout if rows_of[g].size == 0]
+    if empty:
+        raise fail(
+            "groups",
+            "give every declared group at least one row (an objective "
+            "averaged over no sample is undefined)",
+            f"no rows for {empty}",
+            "drop the empty groups from the family, or add their data",
+        )
     design = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
-    objectives = []
-    names = iter(family.names)
-    for spec in specs:
-        loss = _convex_form(spec, task)
-        for rows in group_rows:
-            objectives.append(Objective(next(names), loss, rows, targets.take(rows), 1.0))
-    problem = LinearProblem(design, d, bool(fit_intercept), task, n_outputs, tuple(objectives),
-                            l2, classes, family)
+    forms = {spec.name: _convex_form(spec, task) for spec in specs}
+    objectives = [
+        Objective(name, forms[loss.name], rows_of[g], targets.take(rows_of[g]), 1.0)
+        for name, (loss, g) in layout
+    ]
+    problem = LinearProblem(
+        design, d, bool(fit_intercept), task, n_outputs, tuple(objectives), l2, classes, family
+    )
     if family.needs_calibration:
         family.calibrate_batch(problem.batch(np.zeros(problem.shape)))
     return _with_scales(problem, family.scale_array)
 
 
-def _family(losses: Any, groups: Any, normalize: Any, n: int
-            ) -> tuple[ObjectiveFamily, np.ndarray | None]:
+def _family(
+    losses: Any, groups: Any, normalize: Any, n: int
+) -> tuple[ObjectiveFamily, np.ndarray | None]:
     """The objective family and each row's group id (None without groups)."""
     if isinstance(losses, ObjectiveFamily):
         if normalize is not None:
-            raise fail("normalize", "be None when `losses` is an ObjectiveFamily (the family "
-                       "holds its normalization)", normalize,
-                       "build the family with ObjectiveFamily(..., normalize=...)")
+            raise fail(
+                "normalize",
+                "be None when `losses` is an ObjectiveFamily (the family holds its normalization)",
+                normalize,
+                "build the family with ObjectiveFamily(..., normalize=...)",
+            )
         family = losses
-        if family.group_names is None:
+        n_groups = 1 + max((g for _, g in family.layout if g is not None), default=-1)
+        if n_groups == 0:
             if groups is not None:
-                raise fail("groups", "be None for a family built without groups", "group ids",
-                           "build ObjectiveFamily(..., groups=G) to get per-group objectives")
+                raise fail(
+                    "groups",
+                    "be None for a family built without groups",
+                    "group ids",
+                    "build ObjectiveFamily(..., groups=G) to get per-group objectives",
+                )
             return family, None
         ids = _group_array(groups, n)
         if ids.dtype.kind not in "iu":
-            raise fail("groups", f"hold integer group ids 0..{family.n_groups - 1} for the "
-                       "family's groups", ids.dtype, "map group labels to ids first")
-        if ids.size and (ids.min() < 0 or ids.max() >= family.n_groups):
-            raise fail("groups", f"lie in [0, {family.n_groups - 1}]",
-                       [int(ids.min()), int(ids.max())],
-                       "map group labels to ids or build the family with more groups")
+            raise fail(
+                "groups",
+                f"hold integer group ids 0..{n_groups - 1} for the family's groups",
+                ids.dtype,
+                "map group labels to ids first",
+            )
+        if ids.size and (ids.min() < 0 or ids.max() >= n_groups):
+            raise fail(
+                "groups",
+                f"lie in [0, {n_groups - 1}]",
+                [int(ids.min()), int(ids.max())],
+                "map group labels to ids or build the family with more groups",
+            )
         return family, ids.astype(np.int64)
     norm = normalize
     if groups is None:
@@ -169,8 +194,12 @@ def _family(losses: Any, groups: Any, normalize: Any, n: int
     g = _group_array(groups, n)
     if g.dtype.kind in "iu":
         if g.min() < 0:
-            raise fail("groups", "hold non-negative integer ids (or string labels)",
-                       int(g.min()), "pass ids 0..G-1")
+            raise fail(
+                "groups",
+                "hold non-negative integer ids (or string labels)",
+                int(g.min()),
+                "pass ids 0..G-1",
+            )
         n_groups: Any = int(g.max()) + 1
         ids = g.astype(np.int64)
     else:
@@ -181,14 +210,22 @@ def _family(losses: Any, groups: Any, normalize: Any, n: int
 
 def _group_array(groups: Any, n: int) -> np.ndarray:
     if groups is None:
-        raise fail("groups", "hold one group id per sample for a family with groups", None,
-                   "pass groups=ids, an integer array of shape (n,)")
+        raise fail(
+            "groups",
+            "hold one group id per sample for a family with groups",
+            None,
+            "pass groups=ids, an integer array of shape (n,)",
+        )
     g = np.asarray(groups)
     if g.ndim == 2 and g.shape[1] == 1:
         g = g[:, 0]
     if g.shape != (n,) or g.dtype.kind not in "iuUSO":
-        raise fail("groups", f"hold one integer or string group id per sample, shape ({n},)",
-                   f"{g.dtype} of shape {g.shape}", "pass e.g. groups=(y >= 5).astype(int)")
+        raise fail(
+            "groups",
+            f"hold one integer or string group id per sample, shape ({n},)",
+            f"{g.dtype} of shape {g.shape}",
+            "pass e.g. groups=(y >= 5).astype(int)",
+        )
     return g
 
 
@@ -196,42 +233,66 @@ def _check_X(X: Any) -> np.ndarray:
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
-        raise fail("X", "be a numeric array of shape (n, d)", type(X).__name__,
-                   "pass a 2-D float array") from None
+        raise fail(
+            "X", "be a numeric array of shape (n, d)", type(X).__name__, "pass a 2-D float array"
+        ) from None
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise fail("X", "be a 2-D array of shape (n, d) with n, d >= 1", arr.shape,
-                   "reshape X, e.g. X.reshape(-1, 1) for one feature")
+        raise fail(
+            "X",
+            "be a 2-D array of shape (n, d) with n, d >= 1",
+            arr.shape,
+            "reshape X, e.g. X.reshape(-1, 1) for one feature",
+        )
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[:3].tolist()
-        raise fail("X", "hold finite numbers (no NaN or inf)", f"non-finite entries at {bad}",
-                   "impute or drop the missing values before solving")
+        raise fail(
+            "X",
+            "hold finite numbers (no NaN or inf)",
+            f"non-finite entries at {bad}",
+            "impute or drop the missing values before solving",
+        )
     return arr
 
 
 def _loss_specs(losses: Any) -> list[Loss]:
-    items = [losses] if isinstance(losses, (str, Loss)) else list(losses) \
-        if isinstance(losses, Sequence) else None
+    items = (
+        [losses]
+        if isinstance(losses, (str, Loss))
+        else list(losses)
+        if isinstance(losses, Sequence)
+        else None
+    )
     if not items:
-        raise fail("losses", "be a loss name or a non-empty list of them", losses,
-                   'pass e.g. ["log_loss", "squared"]')
+        raise fail(
+            "losses",
+            "be a loss name or a non-empty list of them",
+            losses,
+            'pass e.g. ["log_loss", "squared"]',
+        )
     known = sorted(name for name, kind in LOSS_KINDS.items() if kind.forms)
     specs: list[Loss] = []
     for item in items:
         loss = resolve_loss(item)
         kind = LOSS_KINDS[loss.kind] if loss.kind is not None else None
         if kind is not None and not kind.forms:
-            raise fail("losses", "hold losses convex in the weights of a linear model",
-                       loss.name, f"drop {loss.name!r} ({kind.not_convex}); use one of "
-                       f"{known}, or train it with MinimaxTrainer")
+            raise fail(
+                "losses",
+                "hold losses convex in the weights of a linear model",
+                loss.name,
+                f"drop {loss.name!r} ({kind.not_convex}); use one of "
+                f"{known}, or train it with MinimaxTrainer",
+            )
         if kind is None:
-            raise fail("losses", f"be built-in convex losses among {known}", loss.name,
-                       "use a built-in name or make_loss(...); custom losses need "
-                       "MinimaxTrainer")
+            raise fail(
+                "losses",
+                f"be built-in convex losses among {known}",
+                loss.name,
+                "use a built-in name or make_loss(...); custom losses need MinimaxTrainer",
+            )
         specs.append(loss)
     names = [loss.name for loss in specs]
     if len(set(names)) != len(names):
-        raise fail("losses", "have distinct entries", names,
-                   "drop the duplicate loss")
+        raise fail("losses", "have distinct entries", names, "drop the duplicate loss")
     return specs
 
 
@@ -240,24 +301,43 @@ def _targets(y: np.ndarray, losses: list[Loss]) -> tuple[Task, Targets, np.ndarr
     classification = [loss.name for loss in losses if loss.task == "classification"]
     regression = [loss.name for loss in losses if loss.task == "regression"]
     if classification and regression:
-        raise fail("losses", "be all classification or all regression losses",
-                   {"classification": classification, "regression": regression},
-                   "solve the two tasks separately")
+        raise fail(
+            "losses",
+            "be all classification or all regression losses",
+            {"classification": classification, "regression": regression},
+            "solve the two tasks separately",
+        )
     if is_labels and regression:
-        raise fail("y", f"hold floating regression targets for {regression}", y.dtype,
-                   "pass y.astype(float), or use classification losses")
+        raise fail(
+            "y",
+            f"hold floating regression targets for {regression}",
+            y.dtype,
+            "pass y.astype(float), or use classification losses",
+        )
     if not is_labels:
         if classification:
-            raise fail("y", f"hold integer class labels for {classification}", y.dtype,
-                       "pass y.astype(int) (floating targets mean regression)")
+            raise fail(
+                "y",
+                f"hold integer class labels for {classification}",
+                y.dtype,
+                "pass y.astype(int) (floating targets mean regression)",
+            )
         if not np.all(np.isfinite(y)):
-            raise fail("y", "hold finite regression targets", "NaN or inf values",
-                       "drop or impute the missing targets")
+            raise fail(
+                "y",
+                "hold finite regression targets",
+                "NaN or inf values",
+                "drop or impute the missing targets",
+            )
         return "regression", Targets.of_values(y), None, 1
     classes, labels = np.unique(y, return_inverse=True)
     if classes.size < 2:
-        raise fail("y", "hold at least two classes", classes.tolist(),
-                   "check the labels: a classifier needs two classes or more")
+        raise fail(
+            "y",
+            "hold at least two classes",
+            classes.tolist(),
+            "check the labels: a classifier needs two classes or more",
+        )
     task: Task = "binary" if classes.size == 2 else "multiclass"
     n_outputs = 1 if task == "binary" else classes.size
     return task, Targets.of_labels(labels, classes.size), classes, n_outputs
@@ -266,14 +346,28 @@ def _targets(y: np.ndarray, losses: list[Loss]) -> tuple[Task, Targets, np.ndarr
 def _convex_form(loss: Loss, task: Task) -> ScoreLoss:
     form = loss.convex_form(task)
     if form is None:  # _loss_specs and _targets leave only losses with a form for the task
-        raise fail("losses", f"be convex in the scores of a {task} linear model", loss.name,
-                   "use a loss with a convex form for this task")
+        raise fail(
+            "losses",
+            f"be convex in the scores of a {task} linear model",
+            loss.name,
+            "use a loss with a convex form for this task",
+        )
     return form
 
 
 def _with_scales(problem: LinearProblem, scales: np.ndarray) -> LinearProblem:
-    objectives = tuple(Objective(o.name, o.loss, o.rows, o.targets, float(s))
-                       for o, s in zip(problem.objectives, scales, strict=True))
-    return LinearProblem(problem.X, problem.n_features, problem.fit_intercept, problem.task,
-                         problem.n_outputs, objectives, problem.l2, problem.classes,
-                         problem.family)
+    objectives = tuple(
+        Objective(o.name, o.loss, o.rows, o.targets, float(s))
+        for o, s in zip(problem.objectives, scales, strict=True)
+    )
+    return LinearProblem(
+        problem.X,
+        problem.n_features,
+        problem.fit_intercept,
+        problem.task,
+        problem.n_outputs,
+        objectives,
+        problem.l2,
+        problem.classes,
+        problem.family,
+    )

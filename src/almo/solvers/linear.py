@@ -123,11 +123,19 @@ def fast_method_certifies(problem: LinearProblem) -> bool:
     return problem.l2 > 0 and all(o.loss.smooth for o in problem.objectives)
 
 
-def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
-                 mixture_set: MixtureSet | None = None, l2: float = 0.0,
-                 normalize: Literal["initial"] | Any | None = None, fit_intercept: bool = True,
-                 tol: float = 1e-6, max_iter: int | None = None, method: Method = "auto",
-                 ) -> LinearSolution:
+def solve_linear(
+    X: Any,
+    y: Any,
+    losses: Any,
+    groups: Any = None,
+    mixture_set: MixtureSet | None = None,
+    l2: float = 0.0,
+    normalize: Literal["initial"] | Any | None = None,
+    fit_intercept: bool = True,
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    method: Method = "auto",
+) -> LinearSolution:
     """Solve min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k(W, b) + l2 ‖W‖²_F, certified.
 
     The model is linear: scores ``X W + b`` (softmax scores for multiclass, one score read as
@@ -203,8 +211,9 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(80, 2))
     >>> y = X @ np.array([1.0, -2.0]) + rng.standard_t(2, size=80)
-    >>> sol = solve_linear(X, y, ["squared", "absolute"], normalize="initial", l2=0.01,
-    ...                    method="cvxpy")
+    >>> sol = solve_linear(
+    ...     X, y, ["squared", "absolute"], normalize="initial", l2=0.01, method="cvxpy"
+    ... )
     >>> sol.names, sol.status
     (('squared', 'absolute'), 'optimal')
     """
@@ -213,28 +222,32 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
     if mixture_set is None:
         mixture_set = Simplex(problem.p)
     if not isinstance(mixture_set, MixtureSet) or mixture_set.p != problem.p:
-        raise fail("mixture_set", f"be a MixtureSet over p = {problem.p} objectives "
-                   f"({problem.names})", getattr(mixture_set, "p", mixture_set),
-                   f"build it for {problem.p} objectives, e.g. Simplex({problem.p})")
+        raise fail(
+            "mixture_set",
+            f"be a MixtureSet over p = {problem.p} objectives ({problem.names})",
+            getattr(mixture_set, "p", mixture_set),
+            f"build it for {problem.p} objectives, e.g. Simplex({problem.p})",
+        )
     tol = check_positive("tol", tol)
-    if max_iter is not None and (isinstance(max_iter, bool) or int(max_iter) != max_iter
-                                 or max_iter < 1):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1
+    ):
         raise fail("max_iter", "be a positive integer or None", max_iter, "pass e.g. 200")
     if method not in ("auto", "cvxpy", "dual_newton"):
-        raise fail("method", 'be "auto", "cvxpy" or "dual_newton"', method,
-                   'use method="auto"')
+        raise fail("method", 'be "auto", "cvxpy" or "dual_newton"', method, 'use method="auto"')
     fast = fast_method_certifies(problem)
     if method == "dual_newton" and not fast:
         rough = [o.name for o in problem.objectives if not o.loss.smooth]
-        raise fail("method", "be 'cvxpy' or 'auto' unless l2 > 0 and every loss is smooth",
-                   {"l2": problem.l2, "non-smooth objectives": rough},
-                   "pass method='auto' (it picks cvxpy here) or set l2 > 0 with smooth losses")
-    chosen = "dual_newton" if method == "dual_newton" or (method == "auto" and fast) \
-        else "cvxpy"
+        raise fail(
+            "method",
+            "be 'cvxpy' or 'auto' unless l2 > 0 and every loss is smooth",
+            {"l2": problem.l2, "non-smooth objectives": rough},
+            "pass method='auto' (it picks cvxpy here) or set l2 > 0 with smooth losses",
+        )
+    chosen = "dual_newton" if method == "dual_newton" or (method == "auto" and fast) else "cvxpy"
     if chosen == "dual_newton":
         res = solve_dual_newton(problem, mixture_set, tol, int(max_iter or 100))
-        theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, \
-            res.n_iter
+        theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, res.n_iter
     else:
         from almo.solvers.cvxpy_form import solve_cvxpy
 
@@ -242,47 +255,87 @@ def solve_linear(X: Any, y: Any, losses: Any, groups: Any = None,
         theta, n_iter = res_c.theta, res_c.n_iter
         lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
         upper = mixture_set.worst_case(problem.losses(theta)).value + problem.penalty(theta)
-        candidates = [0.0, dual_bound(problem, lam, res_c.unit_duals),
-                      dual_bound(problem, lam, problem.unit_duals(theta))]
+        candidates = [
+            0.0,
+            dual_bound(problem, lam, res_c.unit_duals),
+            dual_bound(problem, lam, problem.unit_duals(theta)),
+        ]
         if fast:
             # g(λ) to high accuracy: an exact inner Newton solve from the cvxpy point.
             unit = np.array([o.weight for o in problem.objectives])
             inner = InnerSolver(problem).solve(lam * unit, theta)
             candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
         lower = max(candidates)
-    return _solution(problem, mixture_set, theta, lam, upper, lower, tol, chosen, n_iter,
-                     time.perf_counter() - start)
+    return _solution(
+        problem,
+        mixture_set,
+        theta,
+        lam,
+        upper,
+        lower,
+        tol,
+        chosen,
+        n_iter,
+        time.perf_counter() - start,
+    )
 
 
-def _solution(problem: LinearProblem, mixture_set: MixtureSet, theta: np.ndarray,
-              lam: np.ndarray, upper: float, lower: float, tol: float, method: Any,
-              n_iter: int, seconds: float) -> LinearSolution:
+def _solution(
+    problem: LinearProblem,
+    mixture_set: MixtureSet,
+    theta: np.ndarray,
+    lam: np.ndarray,
+    upper: float,
+    lower: float,
+    tol: float,
+    method: Any,
+    n_iter: int,
+    seconds: float,
+) -> LinearSolution:
     gap = max(upper - lower, 0.0)
-    status: Literal["optimal", "inaccurate"] = "optimal" if gap <= tol * max(1.0, abs(upper)) \
-        else "inaccurate"
+    status: Literal["optimal", "inaccurate"] = (
+        "optimal" if gap <= tol * max(1.0, abs(upper)) else "inaccurate"
+    )
     if status == "inaccurate":
-        warnings.warn(f"solve_linear ({method}) stopped with a certified gap of {gap:.3g} "
-                      f"(value {upper:.10g}, lower bound {lower:.10g}) above tol={tol:g} after "
-                      f"{n_iter} iterations; raise max_iter, normalize the objectives, or try "
-                      "the other method", ConvergenceWarning, stacklevel=3)
+        warnings.warn(
+            f"solve_linear ({method}) stopped with a certified gap of {gap:.3g} "
+            f"(value {upper:.10g}, lower bound {lower:.10g}) above tol={tol:g} after "
+            f"{n_iter} iterations; raise max_iter, normalize the objectives, or try "
+            "the other method",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     d = problem.n_features
     W, b = theta[:d], (theta[d] if problem.fit_intercept else np.zeros(problem.n_outputs))
+    intercept: np.ndarray | float
     if problem.task == "regression":
         coef, intercept = W[:, 0].copy(), float(b[0])
     else:
         coef, intercept = W.T.copy(), b.copy()
-    logger.info("solve_linear %s: value %.10g, gap %.3g, %d iterations", method, upper, gap,
-                n_iter)
+    logger.info("solve_linear %s: value %.10g, gap %.3g, %d iterations", method, upper, gap, n_iter)
     batch = problem.batch(theta)
     report = ObjectiveReport.from_values(
-        problem.names, batch.means(normalized=False), problem.scales, mixture_set,
-        penalty=np.full(problem.p, problem.penalty(theta)), counts=batch.total_counts)
+        problem.names,
+        batch.means(normalized=False),
+        problem.scales,
+        mixture_set,
+        penalty=np.full(problem.p, problem.penalty(theta)),
+        counts=batch.total_counts,
+    )
     return LinearSolution(
-        value=float(upper), lower_bound=float(lower), gap=float(gap),
-        weights=np.asarray(lam, dtype=np.float64), coef_=coef, intercept_=intercept,
-        report=report, status=status,
-        method=method, n_iter=int(n_iter), seconds=float(seconds),
-        classes_=problem.classes)
+        value=float(upper),
+        lower_bound=float(lower),
+        gap=float(gap),
+        weights=np.asarray(lam, dtype=np.float64),
+        coef_=coef,
+        intercept_=intercept,
+        report=report,
+        status=status,
+        method=method,
+        n_iter=int(n_iter),
+        seconds=float(seconds),
+        classes_=problem.classes,
+    )
 
 
 __all__ = ["ConvergenceWarning", "LinearSolution", "fast_method_certifies", "solve_linear"]

@@ -32,10 +32,17 @@ def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
     """``(x, y)`` or ``(x, y, group)`` → ``(x, y, group or None)``, with a clear error otherwise."""
     if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
         return batch[0], batch[1], batch[2] if len(batch) == 3 else None
-    found = f"{type(batch).__name__} of length {len(batch)}" if hasattr(batch, "__len__") \
+    found = (
+        f"{type(batch).__name__} of length {len(batch)}"
+        if hasattr(batch, "__len__")
         else type(batch).__name__
-    raise fail("train_loader", "yield (x, y) or (x, y, group) tuples", found,
-               "wrap the data in a TensorDataset(x, y) or TensorDataset(x, y, group)")
+    )
+    raise fail(
+        "train_loader",
+        "yield (x, y) or (x, y, group) tuples",
+        found,
+        "wrap the data in a TensorDataset(x, y) or TensorDataset(x, y, group)",
+    )
 
 
 def call_model(model: torch.nn.Module, x: Any) -> torch.Tensor:
@@ -55,8 +62,12 @@ class OptimizerSnapshot:
 
     @classmethod
     def take(cls, optimizer: torch.optim.Optimizer) -> OptimizerSnapshot:
-        return cls({param: {k: v.clone() if isinstance(v, torch.Tensor) else v
-                            for k, v in st.items()} for param, st in optimizer.state.items()})
+        return cls(
+            {
+                param: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in st.items()}
+                for param, st in optimizer.state.items()
+            }
+        )
 
     def restore(self, optimizer: torch.optim.Optimizer) -> None:
         for param in list(optimizer.state):
@@ -68,8 +79,11 @@ class OptimizerSnapshot:
                 del current[key]
             for key, value in saved.items():
                 old = current.get(key)
-                if isinstance(value, torch.Tensor) and isinstance(old, torch.Tensor) \
-                        and old.shape == value.shape:
+                if (
+                    isinstance(value, torch.Tensor)
+                    and isinstance(old, torch.Tensor)
+                    and old.shape == value.shape
+                ):
                     old.copy_(value)
                 else:
                     current[key] = value.clone() if isinstance(value, torch.Tensor) else value

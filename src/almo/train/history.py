@@ -49,23 +49,34 @@ class EpochRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python, ready for JSON."""
-        return {"epoch": self.epoch, "step": self.step,
-                "train_losses": [float(v) for v in self.train_losses],
-                "weights": [float(v) for v in self.weights],
-                "average_weights": [float(v) for v in self.average_weights],
-                "last": None if self.last is None else self.last.to_dict(),
-                "averaged": None if self.averaged is None else self.averaged.to_dict(),
-                "seconds": float(self.seconds)}
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_losses": [float(v) for v in self.train_losses],
+            "weights": [float(v) for v in self.weights],
+            "average_weights": [float(v) for v in self.average_weights],
+            "last": None if self.last is None else self.last.to_dict(),
+            "averaged": None if self.averaged is None else self.averaged.to_dict(),
+            "seconds": float(self.seconds),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EpochRecord:
         """Inverse of :meth:`to_dict`."""
+
         def ev(x: Any) -> Evaluation | None:
             return None if x is None else Evaluation.from_dict(x)
-        return cls(int(d["epoch"]), int(d["step"]), np.asarray(d["train_losses"], np.float64),
-                   np.asarray(d["weights"], np.float64),
-                   np.asarray(d["average_weights"], np.float64), ev(d["last"]),
-                   ev(d["averaged"]), float(d["seconds"]))
+
+        return cls(
+            int(d["epoch"]),
+            int(d["step"]),
+            np.asarray(d["train_losses"], np.float64),
+            np.asarray(d["weights"], np.float64),
+            np.asarray(d["average_weights"], np.float64),
+            ev(d["last"]),
+            ev(d["averaged"]),
+            float(d["seconds"]),
+        )
 
 
 @dataclass
@@ -123,10 +134,14 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain Python (lists, floats, strings)."""
-        return {"names": list(self.names), "record_every": self.record_every,
-                "steps": list(self.steps), "weights": self.step_weights.tolist(),
-                "losses": self.step_losses.tolist(),
-                "epochs": [e.to_dict() for e in self.epochs]}
+        return {
+            "names": list(self.names),
+            "record_every": self.record_every,
+            "steps": list(self.steps),
+            "weights": self.step_weights.tolist(),
+            "losses": self.step_losses.tolist(),
+            "epochs": [e.to_dict() for e in self.epochs],
+        }
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The :meth:`to_dict` content as JSON text; written to ``path`` when given."""
@@ -141,25 +156,39 @@ class History:
         p = len(d["names"])
         w = np.asarray(d["weights"], np.float64).reshape(-1, p)
         ell = np.asarray(d["losses"], np.float64).reshape(-1, p)
-        return cls(list(d["names"]), int(d["record_every"]), [int(s) for s in d["steps"]],
-                   list(w), list(ell), [EpochRecord.from_dict(e) for e in d["epochs"]])
+        return cls(
+            list(d["names"]),
+            int(d["record_every"]),
+            [int(s) for s in d["steps"]],
+            list(w),
+            list(ell),
+            [EpochRecord.from_dict(e) for e in d["epochs"]],
+        )
 
     # Checkpoints hold tensors and plain values only: the per-step arrays become two float64
     # tensors, the epoch records a JSON string.
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values for a checkpoint (loadable with ``weights_only=True``)."""
-        return {"names": list(self.names), "record_every": self.record_every,
-                "steps": torch.as_tensor(self.steps, dtype=torch.int64),
-                "weights": torch.from_numpy(self.step_weights),
-                "losses": torch.from_numpy(self.step_losses),
-                "epochs": json.dumps([e.to_dict() for e in self.epochs])}
+        return {
+            "names": list(self.names),
+            "record_every": self.record_every,
+            "steps": torch.as_tensor(self.steps, dtype=torch.int64),
+            "weights": torch.from_numpy(self.step_weights),
+            "losses": torch.from_numpy(self.step_losses),
+            "epochs": json.dumps([e.to_dict() for e in self.epochs]),
+        }
 
     @classmethod
     def from_state_dict(cls, s: dict[str, Any]) -> History:
         """Inverse of :meth:`state_dict`."""
-        return cls(list(s["names"]), int(s["record_every"]), s["steps"].tolist(),
-                   list(s["weights"].numpy().copy()), list(s["losses"].numpy().copy()),
-                   [EpochRecord.from_dict(e) for e in json.loads(s["epochs"])])
+        return cls(
+            list(s["names"]),
+            int(s["record_every"]),
+            s["steps"].tolist(),
+            list(s["weights"].numpy().copy()),
+            list(s["losses"].numpy().copy()),
+            [EpochRecord.from_dict(e) for e in json.loads(s["epochs"])],
+        )
 
 
 def _stack(rows: list[np.ndarray], p: int) -> np.ndarray:

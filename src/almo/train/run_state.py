@@ -99,12 +99,17 @@ class RunState:
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values (loadable with ``torch.load(weights_only=True)``)."""
-        return {"epochs": self.epochs, "step": self.step, "epoch": self.epoch,
-                "batch_in_epoch": self.batch_in_epoch, "stop_training": self.stop_training,
-                "epoch_n": self.epoch_n, "avg_n": self.avg_n,
-                "arrays": to_plain({"epoch_sum": self.epoch_sum,
-                                    "last_losses": self.last_losses}),
-                "avg_params": self.avg_params}
+        return {
+            "epochs": self.epochs,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "stop_training": self.stop_training,
+            "epoch_n": self.epoch_n,
+            "avg_n": self.avg_n,
+            "arrays": to_plain({"epoch_sum": self.epoch_sum, "last_losses": self.last_losses}),
+            "avg_params": self.avg_params,
+        }
 
     def load_state_dict(self, state: dict[str, Any], device: Any = None) -> None:
         """Inverse of :meth:`state_dict` (parameters moved to ``device`` when given)."""
@@ -115,5 +120,6 @@ class RunState:
         arrays = from_plain(state["arrays"])
         self.epoch_sum, self.last_losses = arrays["epoch_sum"], arrays["last_losses"]
         avg = state["avg_params"]
-        self.avg_params = None if avg is None else \
-            [t.to(device) if device is not None else t for t in avg]
+        self.avg_params = (
+            None if avg is None else [t.to(device) if device is not None else t for t in avg]
+        )

@@ -77,8 +77,9 @@ class Game:
             vector = vector + r.detach().to("cpu", torch.float64).numpy()
         self.checked = True
         if not np.isfinite(vector).all():
-            check_finite_losses(vector, self.family.names,
-                                where=f"step {step + 1} (epoch {epoch + 1})")
+            check_finite_losses(
+                vector, self.family.names, where=f"step {step + 1} (epoch {epoch + 1})"
+            )
         return Terms(obatch, r, vector, obatch.present)
 
     def theta_step(self, terms: Terms, weights: np.ndarray, step: bool = True) -> None:
@@ -99,16 +100,23 @@ class Game:
         except (RuntimeError, IndexError, TypeError, ValueError) as err:
             shape = tuple(outputs.shape) if hasattr(outputs, "shape") else type(outputs)
             yshape = tuple(y.shape) if hasattr(y, "shape") else type(y)
-            raise fail("model", "return outputs the objective family accepts",
-                       f"outputs of shape {shape} with targets of shape {yshape}",
-                       f"match the model's output layer to the family's losses ({err})") from err
+            raise fail(
+                "model",
+                "return outputs the objective family accepts",
+                f"outputs of shape {shape} with targets of shape {yshape}",
+                f"match the model's output layer to the family's losses ({err})",
+            ) from err
 
 
 def _check_penalty(r: Any, p: int) -> None:
     if not isinstance(r, torch.Tensor) or tuple(r.shape) != (p,):
         found = tuple(r.shape) if isinstance(r, torch.Tensor) else type(r).__name__
-        raise fail("penalty", f"return a tensor of shape ({p},), one term per objective",
-                   found, "return r_k for every objective, e.g. beta * mu * complexity")
+        raise fail(
+            "penalty",
+            f"return a tensor of shape ({p},), one term per objective",
+            found,
+            "return r_k for every objective, e.g. beta * mu * complexity",
+        )
 
 
 def sgda(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> WeightState:
@@ -118,8 +126,7 @@ def sgda(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> W
     return game.rule.update(state, terms.vector, present=terms.present)
 
 
-def simultaneous(game: Game, state: WeightState, batch: Any, step: int, epoch: int
-                 ) -> WeightState:
+def simultaneous(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> WeightState:
     """λ_{t+1} from ℓ_t + r_t first, then θ on ⟨λ_{t+1}, ℓ_t + r_t⟩."""
     terms = game.forward(batch, step, epoch)
     state = game.rule.update(state, terms.vector, present=terms.present)
@@ -127,8 +134,7 @@ def simultaneous(game: Game, state: WeightState, batch: Any, step: int, epoch: i
     return state
 
 
-def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: int
-                ) -> WeightState:
+def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> WeightState:
     """Extragradient: look ahead to (θ½, λ½), then step (θ_t, λ_t) with the gradients there."""
     terms = game.forward(batch, step, epoch)
     saved = [q.detach().clone() for q in game.params]
@@ -148,5 +154,8 @@ def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: in
 
 
 StepFunction = Callable[[Game, WeightState, Any, int, int], WeightState]
-STEPS: dict[str, StepFunction] = {"sgda": sgda, "simultaneous": simultaneous,
-                                  "mirror_prox": mirror_prox}
+STEPS: dict[str, StepFunction] = {
+    "sgda": sgda,
+    "simultaneous": simultaneous,
+    "mirror_prox": mirror_prox,
+}

@@ -111,7 +111,7 @@ class MinimaxTrainer:
     >>> import torch
     >>> from almo.objectives import ObjectiveFamily
     >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
-    >>> data = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    >>> data = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
     >>> family = ObjectiveFamily(["log_loss", "hinge"])
     >>> trainer = MinimaxTrainer(torch.nn.Linear(3, 2), family, verbose=False)
     >>> history = trainer.fit(data, epochs=2, eval_loader=data)
@@ -121,31 +121,54 @@ class MinimaxTrainer:
     True
     """
 
-    def __init__(self, model: torch.nn.Module, family: ObjectiveFamily,
-                 mixture_set: MixtureSet | None = None, weight_rule: WeightRule | None = None,
-                 optimizer: torch.optim.Optimizer | Callable[..., torch.optim.Optimizer]
-                 | None = None,
-                 penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
-                 method: Method = "sgda", lambda_every: int = 1,
-                 device: str | torch.device | None = None, seed: int | None = 0,
-                 verbose: bool = True, average_model: bool = True,
-                 history_every: int | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        family: ObjectiveFamily,
+        mixture_set: MixtureSet | None = None,
+        weight_rule: WeightRule | None = None,
+        optimizer: torch.optim.Optimizer | Callable[..., torch.optim.Optimizer] | None = None,
+        penalty: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+        method: Method = "sgda",
+        lambda_every: int = 1,
+        device: str | torch.device | None = None,
+        seed: int | None = 0,
+        verbose: bool = True,
+        average_model: bool = True,
+        history_every: int | None = None,
+    ) -> None:
         if not isinstance(model, torch.nn.Module):
-            raise fail("model", "be a torch.nn.Module", type(model).__name__,
-                       "wrap the network in a torch.nn.Module")
+            raise fail(
+                "model",
+                "be a torch.nn.Module",
+                type(model).__name__,
+                "wrap the network in a torch.nn.Module",
+            )
         if not isinstance(family, ObjectiveFamily):
-            raise fail("family", "be an ObjectiveFamily", type(family).__name__,
-                       "pass almo.ObjectiveFamily(losses=[...], groups=...)")
+            raise fail(
+                "family",
+                "be an ObjectiveFamily",
+                type(family).__name__,
+                "pass almo.ObjectiveFamily(losses=[...], groups=...)",
+            )
         self.p = int(family.p)
         self.names = list(family.names)
         self.mixture_set = Simplex(self.p) if mixture_set is None else mixture_set
         if not isinstance(self.mixture_set, MixtureSet):
-            raise fail("mixture_set", "be a MixtureSet", type(mixture_set).__name__,
-                       "pass e.g. almo.Simplex(family.p)")
+            raise fail(
+                "mixture_set",
+                "be a MixtureSet",
+                type(mixture_set).__name__,
+                "pass e.g. almo.Simplex(family.p)",
+            )
         if self.mixture_set.p != self.p:
-            raise fail("mixture_set", f"have p = family.p = {self.p} objectives",
-                       self.mixture_set.p, "build the set for the family's objectives "
-                       f"({', '.join(self.names[:4])}{', ...' if self.p > 4 else ''})")
+            raise fail(
+                "mixture_set",
+                f"have p = family.p = {self.p} objectives",
+                self.mixture_set.p,
+                "build the set for the family's objectives "
+                f"({', '.join(self.names[:4])}{', ...' if self.p > 4 else ''})",
+            )
         if method not in METHODS:
             raise fail("method", f"be one of {METHODS}", method, "pass method='sgda'")
         if isinstance(lambda_every, bool) or int(lambda_every) < 1:
@@ -153,19 +176,34 @@ class MinimaxTrainer:
         if history_every is not None and int(history_every) < 1:
             raise fail("history_every", "be None or an integer >= 1", history_every, "pass 1")
         if penalty is not None and not callable(penalty):
-            raise fail("penalty", "be callable: model -> Tensor (p,)", type(penalty).__name__,
-                       "pass a function of the model, or None")
-        rule = weight_rule if weight_rule is not None else \
-            ProjectedAscent(lr=math.sqrt(2.0 / self.p), schedule="inv_sqrt")
+            raise fail(
+                "penalty",
+                "be callable: model -> Tensor (p,)",
+                type(penalty).__name__,
+                "pass a function of the model, or None",
+            )
+        rule = (
+            weight_rule
+            if weight_rule is not None
+            else ProjectedAscent(lr=math.sqrt(2.0 / self.p), schedule="inv_sqrt")
+        )
         if not isinstance(rule, WeightRule):
-            raise fail("weight_rule", "be a WeightRule", type(rule).__name__,
-                       "pass e.g. almo.weights.ProjectedAscent(lr=0.1)")
+            raise fail(
+                "weight_rule",
+                "be a WeightRule",
+                type(rule).__name__,
+                "pass e.g. almo.weights.ProjectedAscent(lr=0.1)",
+            )
         self.weight_rule = rule if isinstance(rule, Averaged) else Averaged(rule)
-        every = self.weight_rule if int(lambda_every) == 1 else \
-            EveryK(self.weight_rule, int(lambda_every))
+        every = (
+            self.weight_rule
+            if int(lambda_every) == 1
+            else EveryK(self.weight_rule, int(lambda_every))
+        )
         self.lambda_rule = HoldAbsent(every)
-        self.device = torch.device(device if device is not None else
-                                   ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.model = model.to(self.device)
         self.family = family.to(self.device)
         self.optimizer = _build_optimizer(optimizer, self.model)
@@ -183,7 +221,7 @@ class MinimaxTrainer:
         self._eval_loader: Any = None
         self._epoch_rng: dict[str, Any] | None = None
         self._resume_rng: dict[str, Any] | None = None
-        self._params = [q for q in self.model.parameters() if q.requires_grad]
+        self._params: list[torch.Tensor] = [q for q in self.model.parameters() if q.requires_grad]
 
     # -- public state -------------------------------------------------------------------------
     @property
@@ -252,8 +290,9 @@ class MinimaxTrainer:
         >>> import torch
         >>> from almo.objectives import ObjectiveFamily
         >>> data = [(torch.randn(8, 3), torch.randint(0, 2, (8,)))] * 3
-        >>> trainer = MinimaxTrainer(torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]),
-        ...                          verbose=False)
+        >>> trainer = MinimaxTrainer(
+        ...     torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]), verbose=False
+        ... )
         >>> _ = trainer.fit(data, epochs=1)
         >>> avg = trainer.averaged_model()
         >>> bool(torch.equal(avg.weight, trainer.model.weight)), avg is trainer.model
@@ -261,15 +300,20 @@ class MinimaxTrainer:
         """
         clone = copy.deepcopy(self.model)
         if self.run.avg_params is not None:
-            params = [q for q in clone.parameters() if q.requires_grad]
+            params: list[torch.Tensor] = [q for q in clone.parameters() if q.requires_grad]
             with torch.no_grad():
                 torch._foreach_copy_(params, self.run.avg_params)
         return clone
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, train_loader: Iterable[Any], epochs: int,
-            eval_loader: Iterable[Any] | None = None, callbacks: Sequence[Callback] | None = None,
-            resume_from: str | None = None) -> History:
+    def fit(
+        self,
+        train_loader: Iterable[Any],
+        epochs: int,
+        eval_loader: Iterable[Any] | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        resume_from: str | None = None,
+    ) -> History:
         """Train for ``epochs`` epochs (in total, counting the resumed ones); return the History.
 
         Parameters
@@ -298,16 +342,28 @@ class MinimaxTrainer:
             raise fail("epochs", "be an integer >= 1", epochs, "pass e.g. epochs=10")
         n_batches = _length(train_loader)
         if n_batches == 0:
-            raise fail("train_loader", "yield at least one batch", "an empty loader",
-                       "check the dataset size, batch_size and drop_last")
+            raise fail(
+                "train_loader",
+                "yield at least one batch",
+                "an empty loader",
+                "check the dataset size, batch_size and drop_last",
+            )
         if eval_loader is not None and _length(eval_loader) == 0:
-            raise fail("eval_loader", "yield at least one batch", "an empty loader",
-                       "pass None or a non-empty loader")
+            raise fail(
+                "eval_loader",
+                "yield at least one batch",
+                "an empty loader",
+                "pass None or a non-empty loader",
+            )
         cbs = list(callbacks or [])
         for c in cbs:
             if not isinstance(c, Callback):
-                raise fail("callbacks", "contain Callback instances", type(c).__name__,
-                           "subclass almo.train.Callback or use LambdaCallback")
+                raise fail(
+                    "callbacks",
+                    "contain Callback instances",
+                    type(c).__name__,
+                    "subclass almo.train.Callback or use LambdaCallback",
+                )
         if not any(isinstance(c, ProgressBar) for c in cbs):
             cbs.append(ProgressBar(self.verbose))
         self._callbacks = sorted(cbs, key=lambda c: c.order)
@@ -319,9 +375,17 @@ class MinimaxTrainer:
         self._train_loader, self._eval_loader = train_loader, eval_loader
         self._ctx = DistributedContext.detect()
         self._params = [q for q in self.model.parameters() if q.requires_grad]
-        game = Game(self._ctx.wrap(self.model, self.device), self.model, self.optimizer,
-                    self.family, self.penalty, self.lambda_rule, self._ctx, self.device,
-                    self._params)
+        game = Game(
+            self._ctx.wrap(self.model, self.device),
+            self.model,
+            self.optimizer,
+            self.family,
+            self.penalty,
+            self.lambda_rule,
+            self._ctx,
+            self.device,
+            self._params,
+        )
         self._resume_rng = None
         if resume_from is not None:
             self._load(resume_from)
@@ -358,8 +422,12 @@ class MinimaxTrainer:
                 for c in step_cbs:
                     c.on_step_end(self)
             if self.run.batch_in_epoch == 0:
-                raise fail("train_loader", "yield at least one batch", "an empty epoch",
-                           "check the dataset size, batch_size and drop_last")
+                raise fail(
+                    "train_loader",
+                    "yield at least one batch",
+                    "an empty epoch",
+                    "check the dataset size, batch_size and drop_last",
+                )
             self._end_epoch(time.perf_counter() - started)
         for c in self._callbacks:
             c.on_fit_end(self, self.history)
@@ -370,10 +438,12 @@ class MinimaxTrainer:
         total = self._full_pass(self.model, loader)
         absent = [self.names[k] for k in np.flatnonzero(~total.present)]
         if absent:
-            raise fail("train_loader", "contain samples of every objective to calibrate "
-                       "normalize='initial'", f"no samples for {absent}",
-                       "drop the empty groups from the family, or pass fixed scales "
-                       "normalize=[...]")
+            raise fail(
+                "train_loader",
+                "contain samples of every objective to calibrate normalize='initial'",
+                f"no samples for {absent}",
+                "drop the empty groups from the family, or pass fixed scales normalize=[...]",
+            )
         self.family.calibrate_batch(total)
         logger.info("calibrated the initial scales on %d samples", int(total.total_counts.max()))
 
@@ -383,17 +453,21 @@ class MinimaxTrainer:
         if resume is not None and self.run.batch_in_epoch > 0:
             restore_rng(resume["epoch_start"], loader)  # replay this epoch's shuffling
         self._epoch_rng = capture_rng(loader)
-        sampler = getattr(loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.run.epoch)
+        set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(self.run.epoch)
         for c in self._callbacks:
             c.on_epoch_start(self, self.run.epoch)
         it = iter(loader)
         if resume is not None:
             for _ in range(self.run.batch_in_epoch):  # skip the batches consumed before
                 if next(it, None) is None:
-                    raise fail("train_loader", "yield as many batches as when the checkpoint "
-                               "was written", "fewer batches", "resume with the same data")
+                    raise fail(
+                        "train_loader",
+                        "yield as many batches as when the checkpoint was written",
+                        "fewer batches",
+                        "resume with the same data",
+                    )
             restore_rng(resume["current"], loader)
             self._resume_rng = None
         return it
@@ -405,22 +479,35 @@ class MinimaxTrainer:
             if self.run.avg_params is not None:
                 with _SwapParameters(self._params, self.run.avg_params):
                     averaged = self.evaluate(self._eval_loader)
-        record = EpochRecord(self.run.epoch, self.run.step, self.run.epoch_mean(),
-                             self.state.weights.copy(), self.state.mean_weights.copy(), last,
-                             averaged, seconds)
+        record = EpochRecord(
+            self.run.epoch,
+            self.run.step,
+            self.run.epoch_mean(),
+            self.state.weights.copy(),
+            self.state.mean_weights.copy(),
+            last,
+            averaged,
+            seconds,
+        )
         self.history.epochs.append(record)
         self.run.next_epoch()
         ev = averaged or last
-        logger.info("epoch %d/%d: step %d, worst case %s, max λ %.3f (%s)", self.run.epoch,
-                    self.run.epochs, self.run.step,
-                    "n/a" if ev is None else f"{ev.worst_case:.5g}",
-                    float(self.state.weights.max()), self.names[int(self.state.weights.argmax())])
+        logger.info(
+            "epoch %d/%d: step %d, worst case %s, max λ %.3f (%s)",
+            self.run.epoch,
+            self.run.epochs,
+            self.run.step,
+            "n/a" if ev is None else f"{ev.worst_case:.5g}",
+            float(self.state.weights.max()),
+            self.names[int(self.state.weights.argmax())],
+        )
         for c in self._callbacks:
             c.on_epoch_end(self, record)
 
     # -- evaluation ---------------------------------------------------------------------------
-    def evaluate(self, loader: Iterable[Any], model: torch.nn.Module | None = None
-                 ) -> ObjectiveReport:
+    def evaluate(
+        self, loader: Iterable[Any], model: torch.nn.Module | None = None
+    ) -> ObjectiveReport:
         """Per-objective values over a full pass of ``loader`` (no grad), and the worst case.
 
         Returns an :class:`~almo.report.ObjectiveReport`: raw and normalized means, the
@@ -450,16 +537,26 @@ class MinimaxTrainer:
         total = self._full_pass(model, loader)
         if not total.present.all():
             missing = [self.names[k] for k in np.flatnonzero(~total.present)]
-            raise fail("eval_loader", "contain samples for every objective",
-                       f"no samples for {missing}", "include every group in the eval data")
+            raise fail(
+                "eval_loader",
+                "contain samples for every objective",
+                f"no samples for {missing}",
+                "include every group in the eval data",
+            )
         raw = total.means(normalized=False)
         check_finite_losses(raw, self.names, where="evaluation")
         penalty = None
         if self.penalty is not None:
             with torch.no_grad():
                 penalty = self.penalty(model).detach().to("cpu", torch.float64).numpy()
-        return ObjectiveReport.from_values(self.names, raw, total.scale, self.mixture_set,
-                                           penalty=penalty, counts=total.total_counts)
+        return ObjectiveReport.from_values(
+            self.names,
+            raw,
+            total.scale,
+            self.mixture_set,
+            penalty=penalty,
+            counts=total.total_counts,
+        )
 
     def _full_pass(self, model: torch.nn.Module, loader: Iterable[Any]) -> ObjectiveBatch:
         """Sums and counts of every objective over ``loader`` (all ranks), RNG untouched."""
@@ -483,13 +580,19 @@ class MinimaxTrainer:
     # -- checkpoints --------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The run's configuration as plain values (stored in checkpoints)."""
-        return {"p": self.p, "names": self.names, "method": self.method,
-                "lambda_every": self.lambda_every, "seed": self.seed,
-                "mixture_set": type(self.mixture_set).__name__,
-                "weight_rule": repr(self.weight_rule),
-                "optimizer": type(self.optimizer).__name__,
-                "average_model": self.average_model, "history_every": self.history_every,
-                "penalty": self.penalty is not None}
+        return {
+            "p": self.p,
+            "names": self.names,
+            "method": self.method,
+            "lambda_every": self.lambda_every,
+            "seed": self.seed,
+            "mixture_set": type(self.mixture_set).__name__,
+            "weight_rule": repr(self.weight_rule),
+            "optimizer": type(self.optimizer).__name__,
+            "average_model": self.average_model,
+            "history_every": self.history_every,
+            "penalty": self.penalty is not None,
+        }
 
     def save_checkpoint(self, path: Any) -> None:
         """Write the full training state to ``path`` atomically (rank 0 only).
@@ -508,8 +611,9 @@ class MinimaxTrainer:
         >>> path = tempfile.mkdtemp() + "/run.pt"
         >>> def make():
         ...     torch.manual_seed(0)
-        ...     return MinimaxTrainer(torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]),
-        ...                           verbose=False)
+        ...     return MinimaxTrainer(
+        ...         torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]), verbose=False
+        ...     )
         >>> first = make()
         >>> _ = first.fit(data, epochs=1)
         >>> first.save_checkpoint(path)
@@ -529,8 +633,9 @@ class MinimaxTrainer:
             "family": self.family.state_dict(),
             "history": self.history.state_dict(),
             "rng": {"current": capture_rng(self._train_loader), "epoch_start": self._epoch_rng},
-            "callbacks": {f"{i}:{type(c).__name__}": c.state_dict()
-                          for i, c in enumerate(self._callbacks)},
+            "callbacks": {
+                f"{i}:{type(c).__name__}": c.state_dict() for i, c in enumerate(self._callbacks)
+            },
         }
         save_checkpoint(path, payload)
 
@@ -539,16 +644,25 @@ class MinimaxTrainer:
         saved, now = json.loads(ck["config"]), self.config()
         diff = {k: (saved.get(k), v) for k, v in now.items() if k != "seed" and saved.get(k) != v}
         if diff:
-            raise fail("resume_from", "come from a run with the same configuration",
-                       f"differences (checkpoint, now): {diff}",
-                       "resume with the trainer settings the checkpoint was written with")
+            raise fail(
+                "resume_from",
+                "come from a run with the same configuration",
+                f"differences (checkpoint, now): {diff}",
+                "resume with the trainer settings the checkpoint was written with",
+            )
         if "run" not in ck:
-            raise fail("resume_from", "be a checkpoint of this version of the trainer",
-                       "an older layout without a run state", "restart the run from scratch")
+            raise fail(
+                "resume_from",
+                "be a checkpoint of this version of the trainer",
+                "an older layout without a run state",
+                "restart the run from scratch",
+            )
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.state = self.lambda_rule.restore(from_plain(ck["weights"]), self.mixture_set)
+        epochs = self.run.epochs
         self.run.load_state_dict(ck["run"], self.device)
+        self.run.epochs = epochs  # the resumed fit may ask for more epochs than the first
         self.family.load_state_dict(ck["family"])  # the normalization scales
         self.history = History.from_state_dict(ck["history"])
         for i, c in enumerate(self._callbacks):
@@ -562,9 +676,11 @@ class MinimaxTrainer:
         logger.info("resumed from %s at epoch %d, step %d", path, self.run.epoch, self.run.step)
 
     def __repr__(self) -> str:
-        return (f"MinimaxTrainer(model={type(self.model).__name__}, p={self.p}, "
-                f"mixture_set={type(self.mixture_set).__name__}, weight_rule={self.weight_rule!r}"
-                f", method={self.method!r}, lambda_every={self.lambda_every})")
+        return (
+            f"MinimaxTrainer(model={type(self.model).__name__}, p={self.p}, "
+            f"mixture_set={type(self.mixture_set).__name__}, weight_rule={self.weight_rule!r}"
+            f", method={self.method!r}, lambda_every={self.lambda_every})"
+        )
 
 
 class _SwapParameters:
@@ -592,8 +708,12 @@ def _build_optimizer(optimizer: Any, model: torch.nn.Module) -> torch.optim.Opti
         built = optimizer(model.parameters())
         if isinstance(built, torch.optim.Optimizer):
             return built
-    raise fail("optimizer", "be a torch optimizer or a factory params -> optimizer",
-               type(optimizer).__name__, "pass e.g. lambda ps: torch.optim.SGD(ps, lr=0.1)")
+    raise fail(
+        "optimizer",
+        "be a torch optimizer or a factory params -> optimizer",
+        type(optimizer).__name__,
+        "pass e.g. lambda ps: torch.optim.SGD(ps, lr=0.1)",
+    )
 
 
 def _length(loader: Any) -> int | None:
