@@ -346,9 +346,9 @@ def test_solver_keeps_declared_groups_and_refuses_empty_ones():
     x, y, _ = _classification(n=60)
     family = ObjectiveFamily("log_loss", groups=3)
     g = np.arange(60) % 2
-    with pytest.raises(ALMOValueError, match=r"no rows for \['group2'\]"):
+    with pytest.raises(ALMOValueError, match=r"no rows for \['log_loss@group2'\]"):
         solve_linear(x.numpy().astype(float), y.numpy(), family, groups=g, l2=0.1)
-    with pytest.raises(ALMOValueError, match=r"no rows for \['group1'\]"):
+    with pytest.raises(ALMOValueError, match=r"no rows for \['log_loss@group1'\]"):
         solve_linear(x.numpy().astype(float), y.numpy(), "log_loss", groups=g * 2, l2=0.1)
     with pytest.raises(ALMOValueError, match="`normalize` must be None when `losses` is an"):
         solve_linear(

@@ -59,14 +59,12 @@ def test_methods_agree_multiclass_groups(rng, set_index):
     ref = solve_linear(X, y, ["log_loss", "squared"], method="cvxpy", **kw)
     for sol in (fast, ref):
         _assert_certified(sol, ms)
-    assert fast.names == ("log_loss@group0", "log_loss@group1", "squared@group0",
-                          "squared@group1")
+    assert fast.names == ("log_loss@group0", "log_loss@group1", "squared@group0", "squared@group1")
     assert abs(fast.value - ref.value) <= 1e-5
     assert np.abs(fast.coef_ - ref.coef_).max() <= 1e-3  # strongly convex: W is unique
 
 
-@pytest.mark.parametrize("losses", [["log_loss", "squared", "squared_hinge"],
-                                    ["squared", "huber"]])
+@pytest.mark.parametrize("losses", [["log_loss", "squared", "squared_hinge"], ["squared", "huber"]])
 def test_methods_agree_binary_and_regression(rng, losses):
     if "huber" in losses:
         X, y = _regression(rng)
@@ -87,8 +85,9 @@ def test_complementary_slackness(rng):
     X, y = _classification(rng, n=150)
     groups = rng.integers(0, 3, size=150)
     # tol 1e-7: at 1e-8 the dual Newton method sits at its precision floor on this instance
-    sol = solve_linear(X, y, ["log_loss", "squared"], groups=groups, l2=0.01,
-                       normalize="initial", tol=1e-7)
+    sol = solve_linear(
+        X, y, ["log_loss", "squared"], groups=groups, l2=0.01, normalize="initial", tol=1e-7
+    )
     worst = sol.losses.max()
     active = sol.weights > 1e-6
     assert active.sum() >= 2
@@ -138,9 +137,16 @@ def test_nonsmooth_regression_matches_direct_formulation(rng, l2):
     sol = solve_linear(X, y, ["absolute", make_loss("pinball", tau=0.8), "huber"], l2=l2)
     assert sol.method == "cvxpy"
     _assert_certified(sol, Simplex(3))
-    ref = _direct_cvxpy(X, y, [lambda s, t: cp.norm1(s - t),
-                               lambda s, t: cp.sum(cp.maximum(0.8 * (t - s), -0.2 * (t - s))),
-                               lambda s, t: 0.5 * cp.sum(cp.huber(s - t, 1.0))], l2)
+    ref = _direct_cvxpy(
+        X,
+        y,
+        [
+            lambda s, t: cp.norm1(s - t),
+            lambda s, t: cp.sum(cp.maximum(0.8 * (t - s), -0.2 * (t - s))),
+            lambda s, t: 0.5 * cp.sum(cp.huber(s - t, 1.0)),
+        ],
+        l2,
+    )
     assert abs(sol.value - ref) <= 1e-6
     assert sol.names == ("absolute", "pinball(tau=0.8)", "huber")
 
@@ -149,8 +155,9 @@ def test_nonsmooth_regression_matches_direct_formulation(rng, l2):
 def test_hinge_is_certified(rng, classes):
     X, y = _classification(rng, n=100, d=3, classes=classes)
     for l2 in (0.0, 0.01):
-        sol = solve_linear(X, y, ["hinge", "squared_hinge", "log_loss"], l2=l2,
-                           groups=(X[:, 0] > 0).astype(int))
+        sol = solve_linear(
+            X, y, ["hinge", "squared_hinge", "log_loss"], l2=l2, groups=(X[:, 0] > 0).astype(int)
+        )
         assert sol.method == "cvxpy"
         _assert_certified(sol, Simplex(6))
 
@@ -159,8 +166,12 @@ def test_binary_hinge_matches_direct_formulation(rng):
     X, y = _classification(rng, n=100, d=3, classes=2)
     sol = solve_linear(X, y, ["hinge", "squared"], l2=0.01)
     sign = 2.0 * y - 1.0
-    ref = _direct_cvxpy(X, sign, [lambda s, t: cp.sum(cp.pos(1 - cp.multiply(t, s))),
-                                  lambda s, t: cp.sum_squares(s - t)], 0.01)
+    ref = _direct_cvxpy(
+        X,
+        sign,
+        [lambda s, t: cp.sum(cp.pos(1 - cp.multiply(t, s))), lambda s, t: cp.sum_squares(s - t)],
+        0.01,
+    )
     assert abs(sol.value - ref) <= 1e-6
 
 
@@ -169,8 +180,9 @@ def test_normalization(rng):
     sol = solve_linear(X, y, ["log_loss", "hinge", "squared"], l2=0.1, normalize="initial")
     # At W = 0, b = 0: log C, the Crammer–Singer margin 1, and ‖e_y‖² = 1.
     assert np.allclose(sol.scales, [np.log(3), 1.0, 1.0])
-    fixed = solve_linear(X, y, ["log_loss", "hinge", "squared"], l2=0.1,
-                         normalize=[np.log(3), 1.0, 1.0])
+    fixed = solve_linear(
+        X, y, ["log_loss", "hinge", "squared"], l2=0.1, normalize=[np.log(3), 1.0, 1.0]
+    )
     assert abs(sol.value - fixed.value) <= 1e-6
     plain = solve_linear(X, y, ["log_loss", "squared"], l2=0.1)
     assert np.allclose(plain.scales, 1.0)
@@ -179,8 +191,9 @@ def test_normalization(rng):
 def test_convergence_warning(rng):
     X, y = _classification(rng, n=100, classes=3)
     with pytest.warns(ConvergenceWarning, match="certified gap"):
-        sol = solve_linear(X, y, ["log_loss", "squared"], groups=rng.integers(0, 2, 100),
-                           l2=0.01, max_iter=1)
+        sol = solve_linear(
+            X, y, ["log_loss", "squared"], groups=rng.integers(0, 2, 100), l2=0.01, max_iter=1
+        )
     assert sol.status == "inaccurate"
     assert sol.lower_bound <= sol.value  # still a valid bracket
 
@@ -193,29 +206,35 @@ def test_solution_is_frozen(rng):
     assert sol.intercept_ == 0.0 and sol.coef_.shape == (2,)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(X=np.array([[np.nan, 1.0], [0.0, 1.0]]), y=np.array([0, 1]), losses="log_loss"),
-     "`X` must hold finite"),
-    (dict(losses="brier"), "convex in the weights"),
-    (dict(losses=["log_loss", "zero_one"]), "convex in the weights"),
-    (dict(losses="focal"), "convex in the weights"),
-    (dict(y=np.linspace(0, 1, 6), losses="log_loss"), "integer class labels"),
-    (dict(losses="absolute"), "floating regression targets"),
-    (dict(losses=["log_loss", "absolute"]), "all classification or all regression"),
-    (dict(y=np.zeros(6, dtype=int)), "at least two classes"),
-    (dict(y=np.array([0, 1, 0])), r"shape \(6,\)"),
-    (dict(mixture_set=Simplex(3)), "MixtureSet over p = 1"),
-    (dict(method="fast"), "`method` must"),
-    (dict(losses="hinge", method="dual_newton", l2=0.1), "non-smooth objectives"),
-    (dict(method="dual_newton", l2=0.0), "l2 > 0"),
-    (dict(normalize=[1.0, -1.0]), "positive scales"),
-    (dict(groups=np.array([0.5] * 6)), "group id"),
-    (dict(losses=["log_loss", "log_loss"]), "distinct"),
-    (dict(tol=0.0), "`tol` must"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            dict(X=np.array([[np.nan, 1.0], [0.0, 1.0]]), y=np.array([0, 1]), losses="log_loss"),
+            "`X` must hold finite",
+        ),
+        (dict(losses="brier"), "convex in the weights"),
+        (dict(losses=["log_loss", "zero_one"]), "convex in the weights"),
+        (dict(losses="focal"), "convex in the weights"),
+        (dict(y=np.linspace(0, 1, 6), losses="log_loss"), "integer class labels"),
+        (dict(losses="absolute"), "floating regression targets"),
+        (dict(losses=["log_loss", "absolute"]), "all classification or all regression"),
+        (dict(y=np.zeros(6, dtype=int)), "at least two classes"),
+        (dict(y=np.array([0, 1, 0])), r"shape \(6,\)"),
+        (dict(mixture_set=Simplex(3)), "MixtureSet over p = 1"),
+        (dict(method="fast"), "`method` must"),
+        (dict(losses="hinge", method="dual_newton", l2=0.1), "non-smooth objectives"),
+        (dict(method="dual_newton", l2=0.0), "l2 > 0"),
+        (dict(normalize=[1.0, -1.0]), "positive scales"),
+        (dict(groups=np.array([0.5] * 6)), "group id"),
+        (dict(losses=["log_loss", "log_loss"]), "distinct"),
+        (dict(tol=0.0), "`tol` must"),
+    ],
+)
 def test_bad_input(kwargs, match):
-    base = dict(X=np.arange(12.0).reshape(6, 2), y=np.array([0, 1, 0, 1, 1, 0]),
-                losses="log_loss", l2=0.1)
+    base = dict(
+        X=np.arange(12.0).reshape(6, 2), y=np.array([0, 1, 0, 1, 1, 0]), losses="log_loss", l2=0.1
+    )
     base.update(kwargs)
     with pytest.raises(ALMOValueError, match=match):
         solve_linear(**base)
@@ -250,15 +269,23 @@ class _CappedSet(MixtureSet):
 def test_any_mixture_set_with_the_fast_method(rng):
     X, y = _classification(rng, n=100, classes=2)
     kw = dict(l2=0.05, normalize="initial")
-    custom = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"],
-                          mixture_set=_CappedSet(3), **kw)
+    custom = solve_linear(
+        X, y, ["log_loss", "squared", "squared_hinge"], mixture_set=_CappedSet(3), **kw
+    )
     box = BoxSimplex(lower=np.zeros(3), upper=np.full(3, 0.5))
-    ref = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"], mixture_set=box,
-                       method="cvxpy", **kw)
+    ref = solve_linear(
+        X, y, ["log_loss", "squared", "squared_hinge"], mixture_set=box, method="cvxpy", **kw
+    )
     assert custom.method == "dual_newton"
     _assert_certified(custom, box)
     assert abs(custom.value - ref.value) <= 1e-5
     # A set with no conic form also goes through the cvxpy method (cutting planes).
-    via_cvxpy = solve_linear(X, y, ["log_loss", "squared", "squared_hinge"],
-                             mixture_set=_CappedSet(3), method="cvxpy", **kw)
+    via_cvxpy = solve_linear(
+        X,
+        y,
+        ["log_loss", "squared", "squared_hinge"],
+        mixture_set=_CappedSet(3),
+        method="cvxpy",
+        **kw,
+    )
     assert abs(via_cvxpy.value - ref.value) <= 1e-5

@@ -200,12 +200,12 @@ def _family(
                 int(g.min()),
                 "pass ids 0..G-1",
             )
-        n_groups: Any = int(g.max()) + 1
+        declared: int | list[str] = int(g.max()) + 1
         ids = g.astype(np.int64)
     else:
-        n_groups, ids = np.unique(g.astype(str), return_inverse=True)
-        n_groups = [str(v) for v in n_groups]
-    return ObjectiveFamily(_loss_specs(losses), groups=n_groups, normalize=norm), ids
+        labels, ids = np.unique(g.astype(str), return_inverse=True)
+        declared = [str(v) for v in labels]
+    return ObjectiveFamily(_loss_specs(losses), groups=declared, normalize=norm), ids
 
 
 def _group_array(groups: Any, n: int) -> np.ndarray:
