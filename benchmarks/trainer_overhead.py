@@ -37,6 +37,9 @@ from almo.train import MinimaxTrainer
 from almo.weights import FixedWeights, ProjectedAscent
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The grouped ratios measured before the objective layer (ObjectiveBatch, λ wrappers) landed,
+# with this benchmark at full size; printed next to the current run.
+BEFORE = {"1": 1.18, "10": 1.66, "100": 1.53, "1000": 1.65, "10000": 2.01}
 
 
 class Batches:
@@ -306,18 +309,21 @@ def main() -> None:
         f"load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}; medians of "
         f"{repeats} repeats)\n"
     )
-    print("| measure | ratio | target |\n|---|---|---|")
+    print("| measure | ratio | before | target |\n|---|---|---|---|")
     print(
         f"| ALMO ÷ fixed uniform ensemble, digits MLP epoch | {dig['almo_over_fixed']:.3f} "
-        "| ≤ 1.05 |"
+        "| 1.012 | ≤ 1.05 |"
     )
     for p, r in groups.items():
         what = "no groups (p = 1)" if p == "1" else f"p = {p} groups"
         print(
             f"| one loss, {what} ÷ plain training, {n:,} rows | {r['ratio']:.3f} "
-            f"| {'—' if p == '1' else '≤ 1.10'} |"
+            f"| {BEFORE.get(p, float('nan')):.2f} | {'—' if p == '1' else '≤ 1.10'} |"
         )
-    print(f"| one loss, p = 1000 groups, batch 4096 ÷ plain training | {large['ratio']:.3f} | — |")
+    print(
+        f"| one loss, p = 1000 groups, batch 4096 ÷ plain training | {large['ratio']:.3f} "
+        "| 1.33 | — |"
+    )
     print(
         "\nPer-step CPU time (µs) of the grouped runs: plain step, ALMO's extra, and the extra "
         "split into the family's losses (vs fused cross-entropy), the λ update, the rest "
