@@ -26,16 +26,48 @@ tensor(0.5000)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from almo._validation import fail
 
-__all__ = ["ObjectiveBatch"]
+__all__ = ["ObjectiveBatch", "SampleRows", "reduce_rows"]
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+class SampleRows(NamedTuple):
+    """The per-sample side of a batch: losses (n, L) with gradients and the group ids."""
+
+    losses: torch.Tensor  # (n, L), one column per loss
+    ids: torch.Tensor | None  # (n,) int64 group ids, or None without groups
+    n_groups: int  # G (1 without groups)
+
+
+def reduce_rows(
+    per: torch.Tensor, ids: torch.Tensor | None, n_groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-objective sums and counts (p = L × G, loss-major) of per-sample losses (n, L).
+
+    One ``index_add`` and one ``bincount`` whatever the number of groups; differentiable in
+    ``per``.
+
+    Examples
+    --------
+    >>> per = torch.tensor([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]])
+    >>> reduce_rows(per, torch.tensor([0, 1, 1]), 2)
+    (tensor([ 1.,  6., 10., 60.]), tensor([1., 2., 1., 2.]))
+    """
+    if ids is None:
+        n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype, device=per.device)
+        return per.sum(dim=0), n
+    sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
+    counts = torch.bincount(ids, minlength=n_groups).to(per.dtype)
+    if per.shape[1] == 1:  # one loss: (G, 1) is already the layout, no copies needed
+        return sums[:, 0], counts
+    return sums.t().reshape(-1), counts.repeat(per.shape[1])  # (G, L) -> loss-major (L·G,)
 
 
 def _host(x: Any) -> np.ndarray:
@@ -63,6 +95,10 @@ class ObjectiveBatch:
         Number of processes whose samples the totals cover (set by :meth:`all_reduce`).
     total_sums, total_counts : ndarray of shape (p,), optional
         Sums and counts over every process (default: this process's own).
+    rows : SampleRows, optional
+        The per-sample losses (with gradients) and group ids behind ``sums``; when given,
+        :meth:`theta_loss` and :meth:`values` differentiate through them and ``sums`` may be
+        detached (what :meth:`ObjectiveFamily.batch <almo.ObjectiveFamily.batch>` builds).
 
     Attributes
     ----------
@@ -70,7 +106,7 @@ class ObjectiveBatch:
         float64 host copies of the sums and counts over every process (computed once).
     """
 
-    __slots__ = ("_total_counts", "_total_sums", "counts", "scale", "sums", "world_size")
+    __slots__ = ("_total_counts", "_total_sums", "counts", "rows", "scale", "sums", "world_size")
 
     def __init__(
         self,
@@ -81,8 +117,9 @@ class ObjectiveBatch:
         world_size: int = 1,
         total_sums: np.ndarray | None = None,
         total_counts: np.ndarray | None = None,
+        rows: SampleRows | None = None,
     ) -> None:
-        self.sums, self.counts = sums, counts
+        self.sums, self.counts, self.rows = sums, counts, rows
         self.scale = np.asarray(scale, dtype=np.float64)
         p = self.scale.shape[0] if self.scale.ndim == 1 else -1
         for name, value in (("sums", sums), ("counts", counts)):
@@ -139,6 +176,8 @@ class ObjectiveBatch:
         An absent objective gives 0 with zero gradient.
         """
         sums = torch.as_tensor(self.sums)
+        if self.rows is not None:
+            sums = reduce_rows(*self.rows)[0]
         means = sums / torch.as_tensor(self.counts, device=sums.device).clamp_min(1.0)
         if normalized:
             means = means / torch.tensor(self.scale, device=means.device, dtype=means.dtype)
@@ -159,6 +198,8 @@ class ObjectiveBatch:
         The coefficients are computed on the host from the totals (:meth:`coefficients`).
         """
         coef = self.coefficients(weights)
+        if self.rows is not None:
+            return _weighted_rows(self.rows, coef)
         sums = self.sums
         if not isinstance(sums, torch.Tensor):
             return torch.as_tensor(float(np.dot(coef, sums)))
@@ -187,6 +228,7 @@ class ObjectiveBatch:
             world_size=ctx.world_size,
             total_sums=host[:p].copy(),
             total_counts=host[p:].copy(),
+            rows=self.rows,
         )
 
     def detach(self) -> ObjectiveBatch:
@@ -212,3 +254,17 @@ class ObjectiveBatch:
         means = np.array2string(self.means(), precision=4, threshold=6)
         counts = np.array2string(self.total_counts, threshold=6)
         return f"ObjectiveBatch(p={self.p}, means={means}, counts={counts})"
+
+
+def _weighted_rows(rows: SampleRows, coef: np.ndarray) -> torch.Tensor:
+    """Σ_k c_k S_k written per sample: Σ_i Σ_l c_{l, g_i} ℓ_l(x_i) (one fused weighted sum)."""
+    per = rows.losses
+    if per.device.type == "cpu" and per.dtype in _NUMPY_DTYPES:
+        c = torch.from_numpy(coef.astype(_NUMPY_DTYPES[per.dtype]))
+    else:
+        c = torch.from_numpy(coef).to(device=per.device, dtype=per.dtype)
+    if rows.ids is None:  # p = L: every sample weighs c_l on loss l
+        return torch.dot(per.sum(dim=0), c)
+    if per.shape[1] == 1:
+        return torch.dot(per[:, 0], c[rows.ids])
+    return (per * c.view(per.shape[1], rows.n_groups)[:, rows.ids].t()).sum()

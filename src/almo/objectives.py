@@ -47,7 +47,7 @@ from torch import nn
 
 from almo._validation import check_finite_losses, fail
 from almo.losses import Loss, LossSpec, call_loss, prepare_batch, resolve_loss
-from almo.objective_batch import ObjectiveBatch
+from almo.objective_batch import ObjectiveBatch, SampleRows, reduce_rows
 
 __all__ = ["ConcatenatedFamily", "ObjectiveBatch", "ObjectiveFamily", "ObjectiveValues"]
 
@@ -235,6 +235,32 @@ class ObjectiveFamily(nn.Module):
         ``sums`` is differentiable; ``counts`` is a float tensor, 0 where a group is absent.
         :meth:`batch` wraps them, with the scales, in an :class:`ObjectiveBatch`.
         """
+        per, ids = self._rows(outputs, targets, groups)
+        return reduce_rows(per, ids, self.n_groups if ids is not None else 1)
+
+    def batch(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveBatch:
+        """The :class:`ObjectiveBatch` of one forward pass: sums, counts and the scales.
+
+        The batch keeps the per-sample losses (with their gradients) and the group ids, so its
+        θ loss is one weighted sum over the samples; its sums and counts are detached.
+
+        Examples
+        --------
+        >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize=[2.0, 1.0])
+        >>> b = family.batch(torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1]))
+        >>> b.means(normalized=False).round(4).tolist(), b.means().round(4).tolist()
+        ([0.3005, 0.25], [0.1503, 0.25])
+        """
+        per, ids = self._rows(outputs, targets, groups)
+        n_groups = self.n_groups if ids is not None else 1
+        with torch.no_grad():
+            sums, counts = reduce_rows(per.detach(), ids, n_groups)
+        return ObjectiveBatch(sums, counts, self.scale_array, rows=SampleRows(per, ids, n_groups))
+
+    def _rows(
+        self, outputs: torch.Tensor, targets: Any, groups: Any
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-sample losses (n, L) with gradients, and the checked group ids (or None)."""
         ids = self._group_ids(groups, outputs)
         per = self.per_sample(outputs, targets)
         if per.shape[0] == 0:
@@ -244,29 +270,7 @@ class ObjectiveFamily(nn.Module):
                 "an empty batch (0 rows)",
                 "drop empty batches (DataLoader(..., drop_last=...)) or check the data",
             )
-        if ids is None:
-            n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype, device=per.device)
-            return per.sum(dim=0), n
-        n_groups = len(self._group_names or ())
-        sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
-        counts = torch.bincount(ids, minlength=n_groups).to(per.dtype)
-        if per.shape[1] == 1:  # one loss: (G, 1) is already the layout, no copies needed
-            return sums[:, 0], counts
-        # (G, L) -> loss-major (L * G,)
-        return sums.t().reshape(-1), counts.repeat(per.shape[1])
-
-    def batch(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveBatch:
-        """The :class:`ObjectiveBatch` of one forward pass: sums, counts and the scales.
-
-        Examples
-        --------
-        >>> family = ObjectiveFamily(["log_loss", "hinge"], normalize=[2.0, 1.0])
-        >>> b = family.batch(torch.tensor([[1.0, -1.0], [0.0, 0.5]]), torch.tensor([0, 1]))
-        >>> b.means(normalized=False).round(4).tolist(), b.means().round(4).tolist()
-        ([0.3005, 0.25], [0.1503, 0.25])
-        """
-        sums, counts = self.sums_counts(outputs, targets, groups)
-        return ObjectiveBatch(sums, counts, self.scale_array)
+        return per, ids
 
     @property
     def scale_array(self) -> np.ndarray:
@@ -529,6 +533,10 @@ class ConcatenatedFamily(ObjectiveFamily):
             f.sums_counts(outputs, targets, groups if f.group_names else None) for f in self._parts
         ]
         return torch.cat([s for s, _ in parts]), torch.cat([c for _, c in parts])
+
+    def batch(self, outputs: torch.Tensor, targets: Any, groups: Any = None) -> ObjectiveBatch:
+        sums, counts = self.sums_counts(outputs, targets, groups)
+        return ObjectiveBatch(sums, counts, self.scale_array)
 
     def _require_calibrated(self) -> None:
         for f in self._parts:

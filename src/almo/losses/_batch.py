@@ -103,8 +103,10 @@ def prepare_batch(
         return outputs, targets.to(outputs.dtype)
     targets = targets.long()
     n_classes = 2 if outputs.ndim == 1 else outputs.shape[1]
-    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= n_classes):
-        found = [int(targets.min()), int(targets.max())]
+    if targets.numel():
+        lo, hi = (int(v) for v in torch.aminmax(targets))  # one pass, one host sync
+    if targets.numel() and (lo < 0 or hi >= n_classes):
+        found = [lo, hi]
         raise fail(
             "targets",
             f"be class labels in [0, {n_classes - 1}] for outputs of shape {tuple(outputs.shape)}",
