@@ -168,7 +168,9 @@ class EarlyStopping(Callback):
     min_delta : float
         An improvement must lower the worst case by more than this.
     monitor : {"averaged", "last"}
-        Which iterate's worst case to watch: the averaged parameters or the last ones.
+        Which iterate's worst case to watch: the averaged parameters or the last ones. A
+        trainer that keeps no average (``average_model=False``) is watched on its last
+        iterate either way.
 
     Examples
     --------
@@ -203,6 +205,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, trainer: MinimaxTrainer, record: EpochRecord) -> None:
         ev = record.averaged if self.monitor == "averaged" else record.last
+        if ev is None:  # no averaged parameters kept: the last iterate is the model
+            ev = record.last
         if ev is None:
             return
         if ev.worst_case < self.best - self.min_delta:
