@@ -415,12 +415,6 @@ def test_bad_constructor_arguments_are_named(kwargs, argument):
         _trainer(**kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MinimaxTrainer converts lambda_every/history_every with int(): 2.5 and '2' are "
-    "silently accepted (truncated), True passes for history_every, and None or 'x' raise a bare "
-    "TypeError/ValueError that does not name the argument",
-)
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [

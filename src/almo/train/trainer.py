@@ -171,9 +171,9 @@ class MinimaxTrainer:
             )
         if method not in METHODS:
             raise fail("method", f"be one of {METHODS}", method, "pass method='sgda'")
-        if isinstance(lambda_every, bool) or int(lambda_every) < 1:
-            raise fail("lambda_every", "be an integer >= 1", lambda_every, "pass 1")
-        if history_every is not None and int(history_every) < 1:
+        if not _is_count(lambda_every):
+            raise fail("lambda_every", "be an integer >= 1", lambda_every, "pass e.g. 1 or 4")
+        if history_every is not None and not _is_count(history_every):
             raise fail("history_every", "be None or an integer >= 1", history_every, "pass 1")
         if penalty is not None and not callable(penalty):
             raise fail(
@@ -714,6 +714,11 @@ def _build_optimizer(optimizer: Any, model: torch.nn.Module) -> torch.optim.Opti
         type(optimizer).__name__,
         "pass e.g. lambda ps: torch.optim.SGD(ps, lr=0.1)",
     )
+
+
+def _is_count(value: Any) -> bool:
+    """An integer >= 1 (numpy integers too; no bools, floats or strings)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _length(loader: Any) -> int | None:
