@@ -239,7 +239,7 @@ def test_worst_case_kl_is_the_tilt_of_the_scipy_root(radius, loss):
     assert numpy_divergence(w, PRIOR, "kl") == pytest.approx(radius, rel=1e-8)
 
 
-@pytest.mark.parametrize("radius", [1e-6, 0.01, 0.2])
+@pytest.mark.parametrize("radius", [1e-9, 1e-6, 0.01, 0.2])
 def test_worst_case_chi2_active_constraint_and_closed_form_shape(radius):
     # Optimal λ ∝ λ0 (ℓ − c)+ with χ²(λ) = r when the ball does not reach the best face.
     ell = LOSSES["spread"]
