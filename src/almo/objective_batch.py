@@ -47,12 +47,13 @@ class SampleRows(NamedTuple):
 
 
 def reduce_rows(
-    per: torch.Tensor, ids: torch.Tensor | None, n_groups: int
+    per: torch.Tensor, ids: torch.Tensor | None, n_groups: int, differentiable: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-objective sums and counts (p = L × G, loss-major) of per-sample losses (n, L).
 
     One ``index_add`` and one ``bincount`` whatever the number of groups; differentiable in
-    ``per``.
+    ``per``. With ``differentiable=False`` (sums for the λ side) one loss is summed per group
+    by a weighted ``bincount`` instead.
 
     Examples
     --------
@@ -63,6 +64,9 @@ def reduce_rows(
     if ids is None:
         n = torch.full((per.shape[1],), float(per.shape[0]), dtype=per.dtype, device=per.device)
         return per.sum(dim=0), n
+    if not differentiable and per.shape[1] == 1:
+        sums1 = torch.bincount(ids, weights=per[:, 0], minlength=n_groups)
+        return sums1, torch.bincount(ids, minlength=n_groups).to(sums1.dtype)
     sums = per.new_zeros(n_groups, per.shape[1]).index_add(0, ids, per)
     counts = torch.bincount(ids, minlength=n_groups).to(per.dtype)
     if per.shape[1] == 1:  # one loss: (G, 1) is already the layout, no copies needed

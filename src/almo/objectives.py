@@ -225,7 +225,7 @@ class ObjectiveFamily(nn.Module):
         """Per-sample raw losses, shape (n, L), one column per loss, one pass over the batch."""
         outputs, targets = prepare_batch(outputs, targets, self._losses)
         columns = [call_loss(loss, outputs, targets) for loss in self._losses]
-        return torch.stack(columns, dim=1)
+        return columns[0].unsqueeze(1) if len(columns) == 1 else torch.stack(columns, dim=1)
 
     def sums_counts(
         self, outputs: torch.Tensor, targets: Any, groups: Any = None
@@ -251,17 +251,23 @@ class ObjectiveFamily(nn.Module):
         >>> b.means(normalized=False).round(4).tolist(), b.means().round(4).tolist()
         ([0.3005, 0.25], [0.1503, 0.25])
         """
-        per, ids = self._rows(outputs, targets, groups)
+        # The group ids' range is checked by the counts' length (one op fewer per step).
+        per, ids = self._rows(outputs, targets, groups, check_range=False)
         n_groups = self.n_groups if ids is not None else 1
-        with torch.no_grad():
-            sums, counts = reduce_rows(per.detach(), ids, n_groups)
+        try:
+            sums, counts = reduce_rows(per.detach(), ids, n_groups, differentiable=False)
+        except RuntimeError:  # bincount refuses negative ids
+            self._group_ids(groups, outputs)  # raises the standard message
+            raise
+        if counts.shape[0] != per.shape[1] * n_groups:  # an id >= G lengthened the bincount
+            self._group_ids(groups, outputs)
         return ObjectiveBatch(sums, counts, self.scale_array, rows=SampleRows(per, ids, n_groups))
 
     def _rows(
-        self, outputs: torch.Tensor, targets: Any, groups: Any
+        self, outputs: torch.Tensor, targets: Any, groups: Any, check_range: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-sample losses (n, L) with gradients, and the checked group ids (or None)."""
-        ids = self._group_ids(groups, outputs)
+        ids = self._group_ids(groups, outputs, check_range)
         per = self.per_sample(outputs, targets)
         if per.shape[0] == 0:
             raise fail(
@@ -410,7 +416,9 @@ class ObjectiveFamily(nn.Module):
         self._all_calibrated = bool(self.calibrated.all())
         self._scale_host = None
 
-    def _group_ids(self, groups: Any, outputs: torch.Tensor) -> torch.Tensor | None:
+    def _group_ids(
+        self, groups: Any, outputs: torch.Tensor, check_range: bool = True
+    ) -> torch.Tensor | None:
         if self._group_names is None:
             if groups is not None:
                 raise fail(
@@ -444,6 +452,8 @@ class ObjectiveFamily(nn.Module):
                 "pass g.long() of length n",
             )
         g = len(self._group_names)
+        if not check_range:
+            return ids if ids.dtype == torch.int64 else ids.long()
         if ids.numel():
             lo, hi = (int(v) for v in torch.aminmax(ids))  # one pass, one host sync
         if ids.numel() and (lo < 0 or hi >= g):
