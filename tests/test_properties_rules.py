@@ -116,7 +116,7 @@ def feasibility_atol(s, rule, stream) -> float:
 # --------------------------------------------------------------------------- feasibility
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(case=set_and_stream(), name=st.sampled_from(ALL_RULES))
 def test_every_rule_keeps_every_iterate_in_every_set(case, name):
     s, stream = case
@@ -125,7 +125,7 @@ def test_every_rule_keeps_every_iterate_in_every_set(case, name):
     assert len(iterates) == len(stream) + 1 and state.step == len(stream)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(case=set_and_stream(steps=(1, 8)), inner=st.sampled_from(list(RULES)))
 def test_averaged_keeps_the_inner_trajectory_and_the_mean_of_its_iterates(case, inner):
     s, stream = case
@@ -277,7 +277,7 @@ def test_fixed_weights_never_move(case):
 # --------------------------------------------------------------------------- game properties
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     case=set_and_stream(steps=(1, 1), magnitudes=(0.1, 1.0, 10.0)),
     schedule=st.sampled_from(["constant", "inv_sqrt"]),

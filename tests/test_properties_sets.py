@@ -83,7 +83,7 @@ def set_and_vectors(draw, count=1, kinds=KINDS, p=(1, 6), for_projection=True):
 # --------------------------------------------------------------------------- optimality
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(case=set_and_vectors())
 def test_projection_satisfies_the_variational_inequality(case):
     s, v = case
@@ -102,7 +102,7 @@ def test_projection_satisfies_the_variational_inequality(case):
     )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(case=set_and_vectors(for_projection=False))
 def test_worst_case_is_the_independent_maximum(case):
     s, ell = case
@@ -148,7 +148,7 @@ def test_points_of_the_set_are_fixed_and_worst_cases_dominate_them(case):
 # --------------------------------------------------------------------------- implementations agree
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(case=set_and_vectors(count=3))
 def test_numpy_and_torch_agree(case):
     s, *rows = case
@@ -176,7 +176,7 @@ def test_numpy_and_torch_agree(case):
         assert_agree(by_torch.weights, by_numpy.weights, rtol=0, atol=0, what="worst case")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(case=set_and_vectors(count=2, p=(1, 8)))
 def test_float32_inputs_give_float32_projections_of_the_same_point(case):
     s, *rows = case
@@ -196,7 +196,7 @@ def test_float32_inputs_give_float32_projections_of_the_same_point(case):
         assert_in_set(s, out, atol=1e-6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(case=set_and_vectors(count=6))
 def test_batches_equal_rows_one_by_one(case):
     s, *rows = case
@@ -234,7 +234,7 @@ def test_batches_equal_rows_one_by_one(case):
 # --------------------------------------------------------------------------- invariants
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(case=set_and_vectors(count=2), shift=st.floats(-1e3, 1e3))
 def test_projection_ignores_shifts_along_the_ones_vector(case, shift):
     # Every Λ lies in the hyperplane Σλ = 1: Π(v + c·1) = Π(v).
@@ -249,7 +249,7 @@ def test_projection_ignores_shifts_along_the_ones_vector(case, shift):
     )
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(case=set_and_vectors(count=2))
 def test_projection_is_non_expansive(case):
     s, v, w = case
@@ -285,7 +285,7 @@ def test_worst_case_value_is_a_support_function(case, shift, factor):
 # --------------------------------------------------------------------------- equivalent sets
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(p=st.integers(1, 7), data=st.data())
 def test_sets_that_equal_the_simplex_behave_like_it(p, data):
     v = data.draw(loss_vectors(p))
@@ -314,7 +314,7 @@ def test_sets_that_equal_the_simplex_behave_like_it(p, data):
             )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(p=st.integers(2, 4), data=st.data())
 def test_l1_ball_equals_its_polytope_description(p, data):
     # {λ : Σ|λ − λ0| ≤ r} = {λ : Σ s_i (λ_i − λ0_i) ≤ r for every sign vector s}.
@@ -439,10 +439,10 @@ def test_linear_max_matches_brute_force_over_vertices_or_samples(rng, kind):
     s = _fixed_sets(rng)[kind]
     ell = rng.normal(size=4)
     best = linear_max(s, ell)
-    points = s.project(rng.normal(size=(300, 4)) * 3)
+    points = s.project(rng.normal(size=(120, 4)) * 3)
     attained = points @ ell
     assert attained.max() <= best + 1e-7
-    assert attained.max() >= best - 0.1 * (ell.max() - ell.min())
+    assert attained.max() >= best - 0.2 * (ell.max() - ell.min())
 
 
 def _fixed_sets(rng):
