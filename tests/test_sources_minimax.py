@@ -67,3 +67,26 @@ def test_minimax_is_reproducible_and_validates():
         simulate_minimax(P, alpha_min=1.5, **kw)
     with pytest.raises(ALMOValueError, match="epochs"):
         simulate_minimax(P, **{**kw, "epochs": 0})
+
+
+def test_a_single_point_box_pins_lambda_at_every_generation():
+    # alpha_min = alpha_max: Λ is one point, so the adversary cannot move λ; generation 0 is
+    # trained on true data alone, λ = (1, 0).
+    out = simulate_minimax(
+        P,
+        alpha=0.2,
+        n=40,
+        generations=2,
+        replicates=1,
+        alpha_min=0.3,
+        alpha_max=0.3,
+        epochs=4,
+        seed=3,
+    )
+    lam = np.array(out["minimax"].info["mean_weights"])
+    np.testing.assert_allclose(lam, [[1.0, 0.0], [0.3, 0.7], [0.3, 0.7]], atol=1e-12)
+    assert out["minimax"].info["alpha_min"] == out["minimax"].info["alpha_max"] == 0.3
+    assert "mean_weights" not in out["pooled"].info
+    for res in out.values():
+        assert res.n.tolist() == [40, 40, 40] and res.alpha.tolist() == [0.2, 0.2, 0.2]
+        assert res.policy.endswith("(fixed composition)")

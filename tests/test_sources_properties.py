@@ -407,3 +407,129 @@ def test_sample_data_join_and_subsample_keep_sizes_and_values(sizes, more, m, se
         assert kept <= set(both.x[r][both.mask[r], 0])  # only real samples, never padding
         assert len(kept) == sub.size()[r]  # without replacement
     assert np.array_equal(sub.y[sub.mask], sub.x[..., 0][sub.mask] * 10)  # labels follow
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.lists(st.integers(0, 30), min_size=1, max_size=4),
+    top_k=st.one_of(st.none(), st.integers(1, 12)),
+    seed=st.integers(0, 2**16),
+)
+def test_categorical_samples_have_the_requested_sizes_and_support(n, top_k, seed):
+    model = CategoricalModel(12)
+    rng = np.random.default_rng(seed)
+    fitted = rng.dirichlet(np.ones(12), size=len(n))
+    data = model.sample(fitted, np.array(n), rng, temperature=0.8, top_k=top_k)
+    assert data.counts.shape == (len(n), 12) and data.size().tolist() == n
+    allowed = tempered(fitted, 0.8, top_k) > 0
+    assert np.all(data.counts[~allowed] == 0)  # only the top-k tokens are ever drawn
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.lists(st.integers(0, 8), min_size=1, max_size=3),
+    order=st.integers(2, 3),
+    length=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_ngram_samples_count_transitions_and_sequence_starts(n, order, length, seed):
+    model = NGramModel(3, order=order, length=length)
+    truth = model.truth_params(random_markov(3, order, seed=seed))
+    data = model.sample(truth, np.array(n), np.random.default_rng(seed))
+    assert data.counts.shape == (len(n), model.contexts, 3)
+    assert data.size().tolist() == [k * length for k in n]  # one transition per token
+    # Every sequence starts in the all-BOS context, exactly once.
+    assert data.counts[:, -1].sum(axis=-1).tolist() == n
+    # Contexts the truth never reaches are never visited.
+    from almo.sources.ngram import context_weights
+
+    unreachable = context_weights(truth[0], order, length) == 0
+    assert np.all(data.counts[:, unreachable] == 0)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    scale=st.floats(0.1, 1000.0),
+    exponent=st.floats(-2.0, 2.0),
+    ratio=st.floats(0.1, 2.0),
+    generations=st.integers(1, 30),
+)
+def test_schedules_follow_their_laws(scale, exponent, ratio, generations):
+    from almo.sources import geometric, power_law
+    from almo.sources.schedules import n_values
+
+    t = np.arange(generations + 1)
+    law = power_law(scale, exponent).values(generations)
+    assert law.shape == (generations + 1,) and law.dtype == np.float64
+    # Log-log slope = exponent, against log(t + offset).
+    slopes = np.diff(np.log(law)) / np.diff(np.log(t + 1.0))
+    assert np.allclose(slopes, exponent, rtol=1e-9, atol=1e-9)
+    geo = geometric(scale, ratio).values(generations)
+    assert geo[0] == pytest.approx(scale) and np.allclose(geo[1:] / geo[:-1], ratio, rtol=1e-12)
+    # Sample sizes are the nearest integers (ties to even), as int64, never below 1.
+    if law.min() > 0.5:
+        sizes = n_values(power_law(scale, exponent), generations)
+        assert sizes.dtype == np.int64 and np.all(np.abs(sizes - law) <= 0.5)
+        assert np.array_equal(sizes, np.rint(law))
+
+
+def test_schedule_callables_get_python_ints_and_sequences_are_copied():
+    from almo.sources import as_schedule
+
+    seen = []
+
+    def alpha(t):
+        seen.append(type(t))
+        return 0.1 * t
+
+    assert as_schedule(alpha).values(3).tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert set(seen) == {int}
+    values = [0.5, 0.4, 0.3]
+    schedule = as_schedule(values)
+    values[0] = 99.0  # later edits of the caller's list do not leak into the schedule
+    assert schedule.values(2).tolist() == [0.5, 0.4, 0.3]
+    assert as_schedule(schedule) is schedule
+    assert as_schedule(np.float32(0.25)).values(1).tolist() == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_gaussian_fit_has_the_documented_bias(rng, ddof):
+    # E Σ̂ = (n − 1)/(n − ddof) · Σ: the MLE (ddof = 0) shrinks, ddof = 1 is unbiased. The
+    # sample mean is unbiased either way.
+    model = GaussianModel(2, ddof=ddof)
+    cov = np.array([[1.5, -0.4], [-0.4, 0.8]])
+    truth = model.truth_params((np.array([0.5, 2.0]), cov))
+    n, r = 5, 20_000
+    fitted = model.fit(model.sample(truth, np.full(r, n), rng))
+    expected = (n - 1) / (n - ddof) * cov
+    se = fitted.cov.std(axis=0) / np.sqrt(r)
+    assert np.all(np.abs(fitted.cov.mean(axis=0) - expected) < 4 * se)
+    se_mean = fitted.mean.std(axis=0) / np.sqrt(r)
+    assert np.all(np.abs(fitted.mean.mean(axis=0) - [0.5, 2.0]) < 4 * se_mean)
+
+
+def test_ridge_fit_is_least_squares_or_minimum_norm(rng):
+    x = rng.normal(size=(1, 3, 5))  # fewer samples than features
+    y = rng.normal(size=(1, 3))
+    fitted = RidgeModel(5).fit(SampleData(x, y, np.ones((1, 3), bool)))
+    # Underdetermined: the minimum-norm interpolant, X⁺ y.
+    assert_agree(
+        fitted.weights[0],
+        np.linalg.pinv(x[0]) @ y[0],
+        rtol=1e-9,
+        atol=1e-12,
+        what="minimum-norm least squares",
+    )
+    assert_agree(x[0] @ fitted.weights[0], y[0], rtol=1e-9, atol=1e-12, what="interpolates")
+    assert fitted.noise[0] == pytest.approx(0.0, abs=1e-20)
+    # Padding is ignored: the same data with masked junk rows gives the same fit.
+    junk = np.concatenate([x, 1e6 * np.ones((1, 2, 5))], axis=1)
+    mask = np.array([[True, True, True, False, False]])
+    padded = RidgeModel(5).fit(SampleData(junk, np.concatenate([y, [[7.0, 7.0]]], 1), mask))
+    assert_agree(padded.weights, fitted.weights, rtol=1e-9, atol=1e-12, what="masked padding")
