@@ -14,9 +14,11 @@ from almo.solvers._inner import InnerSolver
 from almo.solvers._losses import Targets, score_loss
 from almo.solvers._problem import build_problem
 
-CASES = [("multiclass", n) for n in ("log_loss", "hinge", "squared_hinge", "squared")] + \
-    [("binary", n) for n in ("log_loss", "hinge", "squared_hinge", "squared")] + \
-    [("regression", n) for n in ("squared", "absolute", "huber", "pinball")]
+CASES = (
+    [("multiclass", n) for n in ("log_loss", "hinge", "squared_hinge", "squared")]
+    + [("binary", n) for n in ("log_loss", "hinge", "squared_hinge", "squared")]
+    + [("regression", n) for n in ("squared", "absolute", "huber", "pinball")]
+)
 
 
 def _targets(task, rng, m, C=4):
@@ -86,9 +88,13 @@ def _problem(seed, task, losses, l2):
     return build_problem(X, y, losses, groups, l2, "initial", True), rng
 
 
-SETUPS = [("multiclass", ["log_loss", "squared"]), ("multiclass", ["log_loss"]),
-          ("multiclass", ["hinge", "squared_hinge"]), ("binary", ["log_loss", "hinge"]),
-          ("regression", ["absolute", "huber", "pinball"])]
+SETUPS = [
+    ("multiclass", ["log_loss", "squared"]),
+    ("multiclass", ["log_loss"]),
+    ("multiclass", ["hinge", "squared_hinge"]),
+    ("binary", ["log_loss", "hinge"]),
+    ("regression", ["absolute", "huber", "pinball"]),
+]
 
 
 @pytest.mark.parametrize(("task", "losses"), SETUPS)

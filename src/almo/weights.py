@@ -561,7 +561,9 @@ class HoldAbsent(WeightRule):
     >>> from almo import Simplex
     >>> rule = HoldAbsent(FixedWeights([0.5, 0.25, 0.25]))
     >>> s = rule.update(
-    ...     rule.init(Simplex(3)), np.array([0.25, 0.75, 0.0]), present=np.array([True, True, False])
+    ...     rule.init(Simplex(3)),
+    ...     np.array([0.25, 0.75, 0.0]),
+    ...     present=np.array([True, True, False]),
     ... )
     >>> s.held.tolist()  # never seen: the mean of the present ones
     [0.25, 0.75, 0.5]

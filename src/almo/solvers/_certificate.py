@@ -24,16 +24,16 @@ import numpy as np
 from almo.solvers._problem import LinearProblem
 
 
-def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.ndarray]
-               ) -> float:
+def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.ndarray]) -> float:
     """A lower bound on g(λ) from the dual candidate α_k = c_k · u_k; -inf when it fails.
 
     ``unit_duals[k]`` (n_k, C) is the dual in the units of the unit-weight loss (the gradient of
     ℓ_k at a primal point is the natural choice).
     """
     X, d = problem.X, problem.n_features
-    cs = [max(float(lam), 0.0) * o.weight for o, lam in zip(problem.objectives, weights,
-                                                             strict=True)]
+    cs = [
+        max(float(lam), 0.0) * o.weight for o, lam in zip(problem.objectives, weights, strict=True)
+    ]
     alphas, rooms = [], []
     for o, c, U in zip(problem.objectives, cs, unit_duals, strict=True):
         U = np.asarray(U, dtype=np.float64)
@@ -64,8 +64,12 @@ def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.
     return -conj - float(np.sum(G**2)) / (4.0 * problem.l2)
 
 
-def _repair(blocks: list[np.ndarray], alphas: list[np.ndarray], rooms: list[np.ndarray],
-            sum_zero: list[bool]) -> bool:
+def _repair(
+    blocks: list[np.ndarray],
+    alphas: list[np.ndarray],
+    rooms: list[np.ndarray],
+    sum_zero: list[bool],
+) -> bool:
     """Make Σ_k B_kᵀ α_k = 0 exactly by a weighted least-norm change of α (in place).
 
     The change of row i of α_k is ``δ = ω ∘ (η 1 − B_i Z)``, with weights ω proportional to the
@@ -78,21 +82,25 @@ def _repair(blocks: list[np.ndarray], alphas: list[np.ndarray], rooms: list[np.n
         return True
     free = [bool(np.isinf(r).all() and r.size) for r in rooms]
     if any(free):
-        omegas = [np.ones_like(r) if f else np.zeros_like(r)
-                  for r, f in zip(rooms, free, strict=True)]
+        omegas = [
+            np.ones_like(r) if f else np.zeros_like(r) for r, f in zip(rooms, free, strict=True)
+        ]
     else:
-        omegas = [np.where(np.isfinite(r), r, np.nanmax(np.where(np.isfinite(r), r, np.nan),
-                                                        initial=1.0)) for r in rooms]
+        omegas = [
+            np.where(np.isfinite(r), r, np.nanmax(np.where(np.isfinite(r), r, np.nan), initial=1.0))
+            for r in rooms
+        ]
     B = np.vstack(blocks)
     Om = np.vstack(omegas)
-    zero_sum = np.concatenate([np.full(b.shape[0], z and not f)
-                               for b, z, f in zip(blocks, sum_zero, free, strict=True)])
+    zero_sum = np.concatenate(
+        [np.full(b.shape[0], z and not f) for b, z, f in zip(blocks, sum_zero, free, strict=True)]
+    )
     q, C = R.shape
     # K vec(Z) = vec(R), vec in (class, column) order: block (c, c') of K is
     # δ_cc' Σ_i ω_ic B_i B_iᵀ − Σ_{zero-sum i} ω_ic ω_ic' / s_i B_i B_iᵀ.
     K = np.zeros((C * q, C * q))
     for c in range(C):
-        K[c * q:(c + 1) * q, c * q:(c + 1) * q] = B.T @ (Om[:, c:c + 1] * B)
+        K[c * q : (c + 1) * q, c * q : (c + 1) * q] = B.T @ (Om[:, c : c + 1] * B)
     if zero_sum.any() and C > 1:
         Bz, Oz = B[zero_sum], Om[zero_sum]
         s = Oz.sum(axis=1)

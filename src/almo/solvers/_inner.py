@@ -51,8 +51,9 @@ class InnerSolver:
                 total += ck * float(o.loss.value(S[o.rows], o.targets).sum())
         return total
 
-    def _sample_terms(self, theta: np.ndarray, c: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _sample_terms(
+        self, theta: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         X = self.problem.X
         S = X @ theta
         G = np.zeros_like(S)
@@ -73,15 +74,14 @@ class InnerSolver:
         G, _, _ = self._sample_terms(theta, c)
         return self.problem.X.T @ G + self._reg * theta
 
-    def _hessian(self, Dg: np.ndarray, low_rank: list[tuple[np.ndarray, np.ndarray]]
-                 ) -> np.ndarray:
+    def _hessian(self, Dg: np.ndarray, low_rank: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Hessian in the (class, feature) ordering of ``theta.T.ravel()``; lower triangle only
         is exact off the diagonal blocks (what the Cholesky factorization reads)."""
         X = self.problem.X
         D, C = self.problem.shape
         H = np.zeros((C * D, C * D))
         for cls in range(C):
-            H[cls * D:(cls + 1) * D, cls * D:(cls + 1) * D] = X.T @ (Dg[:, cls:cls + 1] * X)
+            H[cls * D : (cls + 1) * D, cls * D : (cls + 1) * D] = X.T @ (Dg[:, cls : cls + 1] * X)
         for rows, V in low_rank:
             Xr = X[rows]
             Z = (V[:, :, None] * Xr[:, None, :]).reshape(len(rows), C * D)

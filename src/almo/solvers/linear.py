@@ -13,10 +13,10 @@ import numpy as np
 from almo._validation import check_positive, fail
 from almo.exceptions import ConvergenceWarning
 from almo.mixtures import MixtureSet, Simplex
+from almo.report import ObjectiveReport
 from almo.solvers._certificate import dual_bound
 from almo.solvers._dual_newton import solve_dual_newton
 from almo.solvers._inner import InnerSolver
-from almo.report import ObjectiveReport
 from almo.solvers._problem import LinearProblem, build_problem
 
 logger = logging.getLogger(__name__)

@@ -718,7 +718,7 @@ def _build_optimizer(optimizer: Any, model: torch.nn.Module) -> torch.optim.Opti
 
 def _is_count(value: Any) -> bool:
     """An integer >= 1 (numpy integers too; no bools, floats or strings)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
 
 
 def _length(loader: Any) -> int | None:
