@@ -4,9 +4,9 @@ Every ``assert_*`` helper raises :class:`AssertionError` with a message that nam
 rule, the property broken and the size of the violation. References are written here from the
 sets' public description (``BoxSimplex.lower/upper``, ``Polytope.A/b``,
 ``PriorBall.prior/radius/divergence``) and solved independently of the library: exact closed
-forms where they exist, :func:`scipy.optimize.linprog` (HiGHS) for polyhedral sets, and cvxpy
-(Clarabel) for the χ² and KL balls. Nothing here calls a set's own projection, worst case or
-cvxpy form.
+forms where they exist, :func:`scipy.optimize.linprog` (HiGHS) and OSQP for polyhedral sets,
+cvxpy (Clarabel) for the χ² and KL balls, and the one-dimensional dual of the KL worst case.
+Nothing here calls a set's own projection, worst case or cvxpy form.
 
 Tolerances are relative to the scale of the data: a check with ``tol`` allows an error of
 ``tol · max(1, scale)`` where ``scale`` is the largest magnitude of the vector involved
@@ -189,6 +189,24 @@ def _cvxpy_constraints(mixture_set: Any, x: cp.Variable) -> list[Any]:
     return cons
 
 
+def _scaled_ball(mixture_set: Any) -> tuple[cp.Variable, float, list[Any]]:
+    """A χ² or KL ball written around its prior at its own scale: λ = λ0 + s·y, s = √r.
+
+    The constraint then reads D(λ0 + s y, λ0)/r ≤ 1 with every term of order one (KL as
+    Σ kl_div, whose terms are non-negative, instead of Σ rel_entr, whose terms cancel), so the
+    conic solve keeps its accuracy on balls of any radius, tiny ones included.
+    """
+    prior, r = mixture_set.prior, float(mixture_set.radius)
+    s = float(np.sqrt(r))
+    y = cp.Variable(mixture_set.p)
+    x = prior + s * y
+    if kind_of(mixture_set) == "chi2":
+        d = cp.sum(cp.multiply(1.0 / prior, cp.square(y)))
+    else:
+        d = cp.sum(cp.kl_div(x, prior)) / r
+    return y, s, [x >= 0, cp.sum(y) == 0, d <= 1]
+
+
 def _solve(problem: cp.Problem) -> None:
     with warnings.catch_warnings():
         # Against tolerances this tight Clarabel sometimes reports "almost solved" (still
@@ -273,8 +291,9 @@ def _kl_dual_max(mixture_set: Any, g: np.ndarray) -> float:
 def linear_max(mixture_set: Any, g: Any) -> float:
     """Independent ``max_{λ∈Λ} ⟨g, λ⟩`` (the support function of the set at ``g``).
 
-    The simplex uses the closed form max(g); polyhedral sets use HiGHS; the χ² and KL balls
-    use cvxpy. ``g`` is first shifted and scaled to [-1, 1] (exact: Σλ = 1 makes the max
+    The simplex uses the closed form max(g) and a ball of radius 0 ⟨g, λ0⟩; polyhedral sets
+    use HiGHS; the χ² ball uses cvxpy on the rescaled ball; the KL ball its one-dimensional
+    dual. ``g`` is first shifted and scaled to [-1, 1] (exact: Σλ = 1 makes the max
     move by the shift, and it is positively homogeneous), so huge and tiny vectors are solved
     as accurately as ordinary ones.
     """
@@ -292,29 +311,34 @@ def linear_max(mixture_set: Any, g: Any) -> float:
         return centre + half * _linprog_max(mixture_set, unit)
     if kind_of(mixture_set) == "kl":
         return centre + half * _kl_dual_max(mixture_set, unit)
-    x = cp.Variable(mixture_set.p)
-    problem = cp.Problem(cp.Maximize(unit @ x), _cvxpy_constraints(mixture_set, x))
+    y, s, constraints = _scaled_ball(mixture_set)  # χ²: max ⟨g, λ0⟩ + s·max ⟨g, y⟩
+    problem = cp.Problem(cp.Maximize(unit @ y), constraints)
     _solve(problem)
-    return centre + half * float(problem.value)
+    return centre + half * float(unit @ mixture_set.prior + s * problem.value)
 
 
 def reference_projection(mixture_set: Any, v: Any) -> np.ndarray:
     """Euclidean projection of one vector onto the set, solved by cvxpy from its description.
 
-    Polyhedral sets: OSQP with solution polishing (an active-set solve of the KKT system), exact
-    to ~1e-12 at vertices and edges where interior-point answers stop at ~1e-6. χ² and KL balls:
-    Clarabel, accurate to ~1e-6. ``v`` is centred first (Π(v + c·1) = Π(v) on any subset of
-    the hyperplane Σλ = 1).
+    A point of the set is returned as it is (Π(v) = v there, exactly). Otherwise: polyhedral
+    sets use OSQP with solution polishing (an active-set solve of the KKT system), exact to
+    ~1e-12 at vertices and edges where interior-point answers stop at ~1e-6; χ² and KL balls
+    use Clarabel on the ball rescaled to unit size, accurate to ~1e-7 (χ²) and ~1e-5 (KL, on
+    tiny radii). ``v`` is centred first (Π(v + c·1) = Π(v) on any subset of Σλ = 1).
     """
     v = to_numpy(v)
     if isinstance(mixture_set, PriorBall) and mixture_set.radius == 0.0:
         return mixture_set.prior.copy()  # the ball is the single point λ0
+    if v.min() >= 0 and v.sum() == 1.0 and constraint_violation(mixture_set, v) <= 0:
+        return v.copy()
     v = v - v.mean()
+    if is_conic(mixture_set):
+        y, s, constraints = _scaled_ball(mixture_set)
+        target = (v - mixture_set.prior) / s
+        _solve(cp.Problem(cp.Minimize(cp.sum_squares(y - target)), constraints))
+        return np.asarray(mixture_set.prior + s * y.value, dtype=np.float64)
     x = cp.Variable(mixture_set.p)
     problem = cp.Problem(cp.Minimize(cp.sum_squares(x - v)), _cvxpy_constraints(mixture_set, x))
-    if is_conic(mixture_set):
-        _solve(problem)
-        return np.asarray(x.value, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         problem.solve(
