@@ -505,6 +505,12 @@ def _radii(largest: float) -> st.SearchStrategy[float]:
     return st.one_of(st.just(0.0), st.floats(1e-6, largest))
 
 
+def projectable(mixture_set: Any) -> bool:
+    """False for the KL ball of radius 0, whose projection is a known open defect (a strict
+    xfail in test_properties_sets.py): property tests of rules that project filter it out."""
+    return not (kind_of(mixture_set) == "kl" and float(mixture_set.radius) == 0.0)
+
+
 @st.composite
 def mixture_sets(draw: Any, p: int, kinds: Sequence[str] = KINDS) -> Any:
     """A mixture set of dimension ``p``, of a kind drawn from ``kinds`` (see :data:`KINDS`).

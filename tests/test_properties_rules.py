@@ -39,6 +39,7 @@ from checks import (
     kind_of,
     loss_vectors,
     mixture_sets,
+    projectable,
     reference_projection,
 )
 
@@ -84,10 +85,6 @@ def largest_step(rule: WeightRule) -> float:
 # exercised on the rest.
 MAGNITUDES = {"polytope": (1e-9, 1.0, 1e3)}
 DEFAULT = (1e-9, 1.0, 1e3, 1e8)
-
-
-def projectable(s) -> bool:
-    return not (kind_of(s) == "kl" and s.radius == 0.0)
 
 
 @st.composite

@@ -3,7 +3,6 @@ stays in Λ throughout for every mixture set and rule (property test)."""
 
 import cvxpy as cp
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,14 +11,6 @@ from almo import mixtures
 from almo.objectives import ObjectiveFamily
 from almo.train import LambdaCallback, MinimaxTrainer
 from almo.weights import BestResponse, ExponentiatedAscent, ProjectedAscent
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # small problems: threads only add contention on a shared CPU
-    yield
-    torch.set_num_threads(before)
 
 
 def _losses_and_groups():

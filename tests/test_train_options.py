@@ -14,13 +14,7 @@ from almo.objectives import ObjectiveFamily
 from almo.train import LambdaCallback, MinimaxTrainer
 from almo.weights import ExponentiatedAscent, ProjectedAscent
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n=48, d=4, classes=3, seed=0):

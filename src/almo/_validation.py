@@ -26,6 +26,27 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def check_instance(
+    name: str, value: Any, kind: type | tuple[type, ...], rule: str, fix: str
+) -> None:
+    """Raise the standard error unless ``value`` is an instance of ``kind``.
+
+    ``rule`` completes "must ...", e.g. ``"be a WeightRule"``; the value's type name is reported.
+    """
+    if not isinstance(value, kind):
+        raise fail(name, rule, type(value).__name__, fix)
+
+
+def check_count(name: str, value: Any, fix: str, *, rule: str = "be an integer >= 1") -> int:
+    """Return ``int(value)`` after checking it is an integer >= 1 (numpy integers too).
+
+    Bools, floats and strings are refused rather than truncated.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise fail(name, rule, value, fix)
+    return int(value)
+
+
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
     """Return ``float(value)`` after checking it is finite and > 0 (or >= 0)."""
     try:

@@ -357,7 +357,7 @@ class ObjectiveFamily(nn.Module):
                 "construct ObjectiveFamily(..., normalize='initial')",
             )
         raw = batch.means(normalized=False)
-        self._set_scale(torch.from_numpy(raw), torch.from_numpy(batch.total_counts), only_new=False)
+        self._set_scale(torch.from_numpy(raw), torch.from_numpy(batch.total_counts))
         return self
 
     @classmethod
@@ -395,10 +395,9 @@ class ObjectiveFamily(nn.Module):
                 "outputs on the training data, or pass fixed scales normalize=[...]",
             )
 
-    def _set_scale(self, raw: torch.Tensor, counts: torch.Tensor, only_new: bool) -> None:
+    def _set_scale(self, raw: torch.Tensor, counts: torch.Tensor) -> None:
+        """Scale := raw value for every objective with samples; the others keep theirs."""
         mask = (counts > 0).cpu()
-        if only_new:
-            mask &= ~self.calibrated.cpu()
         values = raw.detach().cpu().double()
         bad = mask & ~(torch.isfinite(values) & (values > 0))
         if bad.any():

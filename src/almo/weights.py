@@ -40,7 +40,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from almo._validation import check_finite_losses, check_positive, fail
+from almo._validation import (
+    check_count,
+    check_finite_losses,
+    check_instance,
+    check_positive,
+    fail,
+)
 from almo.mixtures import MixtureSet
 
 __all__ = [
@@ -105,11 +111,7 @@ class AveragedState(WeightState):
         return self.average
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {"average": self.average.copy()}
-        assert self.inner is not None
-        out.update({f"inner.{k}": v for k, v in self.inner.to_arrays().items()})
-        out.update(super().to_arrays())
-        return out
+        return _nested(self, {"average": self.average.copy()})
 
 
 def _as_loss_vector(losses: Any, p: int) -> np.ndarray:
@@ -162,23 +164,23 @@ class WeightRule:
 
 
 def _check_state(state: Any, kind: type) -> None:
-    if not isinstance(state, kind):
-        raise fail(
-            "state",
-            f"be a {kind.__name__} from this rule's init",
-            type(state).__name__,
-            "start with state = rule.init(mixture_set) and pass the returned states on",
-        )
+    check_instance(
+        "state",
+        state,
+        kind,
+        f"be a {kind.__name__} from this rule's init",
+        "start with state = rule.init(mixture_set) and pass the returned states on",
+    )
 
 
 def _check_set(mixture_set: Any) -> None:
-    if not isinstance(mixture_set, MixtureSet):
-        raise fail(
-            "mixture_set",
-            "be a MixtureSet (Simplex, BoxSimplex, Polytope, PriorBall)",
-            type(mixture_set).__name__,
-            "wrap the weights' constraints in a MixtureSet, e.g. almo.Simplex(p)",
-        )
+    check_instance(
+        "mixture_set",
+        mixture_set,
+        MixtureSet,
+        "be a MixtureSet (Simplex, BoxSimplex, Polytope, PriorBall)",
+        "wrap the weights' constraints in a MixtureSet, e.g. almo.Simplex(p)",
+    )
 
 
 def _check_weights(name: str, weights: np.ndarray, mixture_set: MixtureSet) -> None:
@@ -406,10 +408,7 @@ class Averaged(WeightRule):
         return AveragedState(inner.weights, t, state.mixture_set, average, inner)
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> AveragedState:
-        inner = self.rule.restore(
-            {k[len("inner.") :]: v for k, v in arrays.items() if k.startswith("inner.")},
-            mixture_set,
-        )
+        inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
         average = np.asarray(arrays["average"], np.float64).copy()
         _check_weights("arrays['average']", average, mixture_set)
         return AveragedState(inner.weights, inner.step, mixture_set, average, inner)
@@ -449,11 +448,7 @@ class EveryKState(WeightState):
     acc_n: int = 0
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        assert self.inner is not None
-        out = {f"inner.{k}": v for k, v in self.inner.to_arrays().items()}
-        out.update({"acc": self.acc.copy(), "acc_n": np.asarray(self.acc_n, dtype=np.int64)})
-        out.update(super().to_arrays())
-        return out
+        return _nested(self, {"acc": self.acc.copy(), "acc_n": np.asarray(self.acc_n, np.int64)})
 
 
 class EveryK(WeightRule):
@@ -477,16 +472,14 @@ class EveryK(WeightRule):
     """
 
     def __init__(self, rule: WeightRule, k: int):
-        if not isinstance(rule, WeightRule):
-            raise fail(
-                "rule",
-                "be a WeightRule",
-                type(rule).__name__,
-                "pass e.g. EveryK(ProjectedAscent(lr=0.1), k=4)",
-            )
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise fail("k", "be an integer >= 1", k, "pass e.g. k=4 (k=1 steps every update)")
-        self.rule, self.k = rule, int(k)
+        check_instance(
+            "rule",
+            rule,
+            WeightRule,
+            "be a WeightRule",
+            "pass e.g. EveryK(ProjectedAscent(lr=0.1), k=4)",
+        )
+        self.rule, self.k = rule, check_count("k", k, "pass e.g. k=4 (k=1 steps every update)")
 
     def init(self, mixture_set: MixtureSet) -> EveryKState:
         inner = self.rule.init(mixture_set)
@@ -539,11 +532,7 @@ class HoldAbsentState(WeightState):
     held: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        assert self.inner is not None
-        out = {f"inner.{k}": v for k, v in self.inner.to_arrays().items()}
-        out.update({"last_seen": self.last_seen.copy(), "held": self.held.copy()})
-        out.update(super().to_arrays())
-        return out
+        return _nested(self, {"last_seen": self.last_seen.copy(), "held": self.held.copy()})
 
 
 class HoldAbsent(WeightRule):
@@ -573,13 +562,13 @@ class HoldAbsent(WeightRule):
     """
 
     def __init__(self, rule: WeightRule):
-        if not isinstance(rule, WeightRule):
-            raise fail(
-                "rule",
-                "be a WeightRule",
-                type(rule).__name__,
-                "pass e.g. HoldAbsent(ProjectedAscent(lr=0.1))",
-            )
+        check_instance(
+            "rule",
+            rule,
+            WeightRule,
+            "be a WeightRule",
+            "pass e.g. HoldAbsent(ProjectedAscent(lr=0.1))",
+        )
         self.rule = rule
 
     def init(self, mixture_set: MixtureSet) -> HoldAbsentState:
@@ -631,5 +620,15 @@ class HoldAbsent(WeightRule):
         return HoldAbsentState(inner.weights, int(arrays["step"]), mixture_set, inner, last, held)
 
 
+def _nested(state: Any, own: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A wrapper state's arrays: its own, its inner state's under "inner.", then λ and step."""
+    assert state.inner is not None
+    out = {f"inner.{k}": v for k, v in state.inner.to_arrays().items()}
+    out.update(own)
+    out.update(WeightState.to_arrays(state))
+    return out
+
+
 def _inner_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inverse of the "inner." prefix of :func:`_nested`."""
     return {k[len("inner.") :]: v for k, v in arrays.items() if k.startswith("inner.")}

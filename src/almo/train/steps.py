@@ -40,7 +40,6 @@ class Terms(NamedTuple):
     batch: ObjectiveBatch  # sums (with grad), counts, scales; totals over every rank
     penalty: torch.Tensor | None  # r(θ) (p,), with grad, or None
     vector: np.ndarray  # ℓ + r, float64 (p,), absent objectives at 0 (the λ rule holds them)
-    present: np.ndarray  # bool (p,)
 
 
 @dataclass
@@ -80,7 +79,7 @@ class Game:
             check_finite_losses(
                 vector, self.family.names, where=f"step {step + 1} (epoch {epoch + 1})"
             )
-        return Terms(obatch, r, vector, obatch.present)
+        return Terms(obatch, r, vector)
 
     def theta_step(self, terms: Terms, weights: np.ndarray, step: bool = True) -> None:
         """Gradient of ⟨λ, ℓ + r⟩ on this process; the optimizer steps unless ``step=False``."""
@@ -123,13 +122,13 @@ def sgda(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> W
     """θ on ⟨λ_t, ℓ_t + r_t⟩, then λ on ℓ_t + r_t."""
     terms = game.forward(batch, step, epoch)
     game.theta_step(terms, state.weights)
-    return game.rule.update(state, terms.vector, present=terms.present)
+    return game.rule.update(state, terms.vector, present=terms.batch.present)
 
 
 def simultaneous(game: Game, state: WeightState, batch: Any, step: int, epoch: int) -> WeightState:
     """λ_{t+1} from ℓ_t + r_t first, then θ on ⟨λ_{t+1}, ℓ_t + r_t⟩."""
     terms = game.forward(batch, step, epoch)
-    state = game.rule.update(state, terms.vector, present=terms.present)
+    state = game.rule.update(state, terms.vector, present=terms.batch.present)
     game.theta_step(terms, state.weights)
     return state
 
@@ -141,7 +140,7 @@ def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: in
     snapshot = OptimizerSnapshot.take(game.optimizer)
     game.theta_step(terms, state.weights)  # θ½
     # λ½: the rule's step from the same state (pure: the look-ahead state is dropped).
-    lam_half = game.rule.update(state, terms.vector, present=terms.present).weights
+    lam_half = game.rule.update(state, terms.vector, present=terms.batch.present).weights
     try:
         half = game.forward(batch, step, epoch)
         game.theta_step(half, lam_half, step=False)  # gradients at (θ½, λ½)
@@ -150,7 +149,7 @@ def mirror_prox(game: Game, state: WeightState, batch: Any, step: int, epoch: in
             torch._foreach_copy_(game.params, saved)
         snapshot.restore(game.optimizer)
     game.optimizer.step()
-    return game.rule.update(state, half.vector, present=half.present)
+    return game.rule.update(state, half.vector, present=half.batch.present)
 
 
 StepFunction = Callable[[Game, WeightState, Any, int, int], WeightState]

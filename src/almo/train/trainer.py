@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from almo._validation import check_finite_losses, fail
+from almo._validation import check_count, check_finite_losses, check_instance, fail
 from almo.mixtures import MixtureSet, Simplex
 from almo.objective_batch import ObjectiveBatch
 from almo.objectives import ObjectiveFamily
@@ -137,20 +137,20 @@ class MinimaxTrainer:
         average_model: bool = True,
         history_every: int | None = None,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise fail(
-                "model",
-                "be a torch.nn.Module",
-                type(model).__name__,
-                "wrap the network in a torch.nn.Module",
-            )
-        if not isinstance(family, ObjectiveFamily):
-            raise fail(
-                "family",
-                "be an ObjectiveFamily",
-                type(family).__name__,
-                "pass almo.ObjectiveFamily(losses=[...], groups=...)",
-            )
+        check_instance(
+            "model",
+            model,
+            torch.nn.Module,
+            "be a torch.nn.Module",
+            "wrap the network in a torch.nn.Module",
+        )
+        check_instance(
+            "family",
+            family,
+            ObjectiveFamily,
+            "be an ObjectiveFamily",
+            "pass almo.ObjectiveFamily(losses=[...], groups=...)",
+        )
         self.p = int(family.p)
         self.names = list(family.names)
         self.mixture_set = Simplex(self.p) if mixture_set is None else mixture_set
@@ -171,10 +171,11 @@ class MinimaxTrainer:
             )
         if method not in METHODS:
             raise fail("method", f"be one of {METHODS}", method, "pass method='sgda'")
-        if not _is_count(lambda_every):
-            raise fail("lambda_every", "be an integer >= 1", lambda_every, "pass e.g. 1 or 4")
-        if history_every is not None and not _is_count(history_every):
-            raise fail("history_every", "be None or an integer >= 1", history_every, "pass 1")
+        lambda_every = check_count("lambda_every", lambda_every, "pass e.g. 1 or 4")
+        if history_every is not None:
+            history_every = check_count(
+                "history_every", history_every, "pass 1", rule="be None or an integer >= 1"
+            )
         if penalty is not None and not callable(penalty):
             raise fail(
                 "penalty",
@@ -187,13 +188,13 @@ class MinimaxTrainer:
             if weight_rule is not None
             else ProjectedAscent(lr=math.sqrt(2.0 / self.p), schedule="inv_sqrt")
         )
-        if not isinstance(rule, WeightRule):
-            raise fail(
-                "weight_rule",
-                "be a WeightRule",
-                type(rule).__name__,
-                "pass e.g. almo.weights.ProjectedAscent(lr=0.1)",
-            )
+        check_instance(
+            "weight_rule",
+            rule,
+            WeightRule,
+            "be a WeightRule",
+            "pass e.g. almo.weights.ProjectedAscent(lr=0.1)",
+        )
         self.weight_rule = rule if isinstance(rule, Averaged) else Averaged(rule)
         every = (
             self.weight_rule
@@ -714,11 +715,6 @@ def _build_optimizer(optimizer: Any, model: torch.nn.Module) -> torch.optim.Opti
         type(optimizer).__name__,
         "pass e.g. lambda ps: torch.optim.SGD(ps, lr=0.1)",
     )
-
-
-def _is_count(value: Any) -> bool:
-    """An integer >= 1 (numpy integers too; no bools, floats or strings)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
 
 
 def _length(loader: Any) -> int | None:
