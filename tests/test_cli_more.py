@@ -197,3 +197,31 @@ def test_console_script_bad_argument_exit_status_and_stderr():
     assert proc.returncode == 2 and proc.stdout == ""
     last = proc.stderr.strip().splitlines()[-1]
     assert last == "almo demo: error: argument --seed: invalid int value: '1.5'"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["collapse", "--vocab", "-3", "--generations", "2", "--quiet"], "`vocab` must be"),
+        (["collapse", "--n", "0", "--generations", "2", "--quiet"], "must"),
+    ],
+)
+def test_values_refused_by_the_library_give_one_error_line_and_status_2(capsys, argv, needle):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"almo {argv[0]}: error: ")
+    assert needle in lines[0] and "Traceback" not in captured.err
+
+
+def test_python_dash_m_almo_returns_the_exit_status():
+    proc = subprocess.run(
+        [sys.executable, "-m", "almo", "collapse", "--vocab", "-3", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "almo collapse: error: `vocab` must be an integer >= 1; found -3. Fix: pass e.g. vocab=1000"
+    ]

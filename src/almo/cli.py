@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from almo import __version__
+from almo.exceptions import ALMOValueError, SolverError
 
 if TYPE_CHECKING:
     from almo.mixtures import MixtureSet
@@ -84,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ALMOValueError, SolverError) as err:
+        # A value the parser could not judge (e.g. a vocabulary size the model refuses): the
+        # same one line `almo <command>: error: ...` and exit status 2 as a parser error.
+        print(f"almo {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
