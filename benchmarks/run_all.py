@@ -13,7 +13,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["projection.py", "exact_solver.py", "trainer_overhead.py", "collapse.py"]
+BENCHMARKS = [
+    "projection.py",
+    "exact_solver.py",
+    "trainer_overhead.py",
+    "collapse.py",
+    "convergence.py",
+]
 
 
 def main() -> int:
