@@ -55,6 +55,9 @@ class RunState:
         Running mean of the parameters θ_0, …, θ_t (None when the trainer keeps no average).
     avg_n : int
         Number of θ steps in that mean (it covers ``avg_n + 1`` iterates).
+    loss_reference : ndarray (p,)
+        Each objective's first observed value (NaN until seen): the reference the divergence
+        check compares against (:class:`~almo.train.steps.Divergence`), filled in place.
     """
 
     p: int
@@ -68,11 +71,18 @@ class RunState:
     last_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     avg_params: list[torch.Tensor] | None = None
     avg_n: int = 0
+    loss_reference: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def start(cls, p: int, epochs: int) -> RunState:
         """A fresh run of ``epochs`` epochs over p objectives."""
-        return cls(p, int(epochs), epoch_sum=np.zeros(p), last_losses=np.full(p, np.nan))
+        return cls(
+            p,
+            int(epochs),
+            epoch_sum=np.zeros(p),
+            last_losses=np.full(p, np.nan),
+            loss_reference=np.full(p, np.nan),
+        )
 
     def record(self, losses: np.ndarray) -> None:
         """Count one loss vector λ saw (for the epoch's mean and ``last_losses``)."""
@@ -107,7 +117,13 @@ class RunState:
             "stop_training": self.stop_training,
             "epoch_n": self.epoch_n,
             "avg_n": self.avg_n,
-            "arrays": to_plain({"epoch_sum": self.epoch_sum, "last_losses": self.last_losses}),
+            "arrays": to_plain(
+                {
+                    "epoch_sum": self.epoch_sum,
+                    "last_losses": self.last_losses,
+                    "loss_reference": self.loss_reference,
+                }
+            ),
             "avg_params": self.avg_params,
         }
 
@@ -119,6 +135,7 @@ class RunState:
         self.epoch_n, self.avg_n = int(state["epoch_n"]), int(state["avg_n"])
         arrays = from_plain(state["arrays"])
         self.epoch_sum, self.last_losses = arrays["epoch_sum"], arrays["last_losses"]
+        self.loss_reference = np.array(arrays.get("loss_reference", np.full(self.p, np.nan)))
         avg = state["avg_params"]
         self.avg_params = (
             None if avg is None else [t.to(device) if device is not None else t for t in avg]

@@ -25,13 +25,14 @@ import numpy as np
 import torch
 
 from almo._validation import check_finite_losses, fail
+from almo.exceptions import DivergenceError
 from almo.objective_batch import ObjectiveBatch
 from almo.objectives import ObjectiveFamily
 from almo.train.distributed import DistributedContext
 from almo.train.game import OptimizerSnapshot, call_model, move_to, unpack_batch
 from almo.weights import WeightRule, WeightState
 
-__all__ = ["STEPS", "Game", "Terms", "mirror_prox", "sgda", "simultaneous"]
+__all__ = ["STEPS", "Divergence", "Game", "Terms", "mirror_prox", "sgda", "simultaneous"]
 
 
 class Terms(NamedTuple):
@@ -56,6 +57,7 @@ class Game:
     device: torch.device
     params: list[torch.Tensor] = field(default_factory=list)
     checked: bool = False
+    divergence: Divergence | None = None
 
     def forward(self, batch: Any, step: int, epoch: int) -> Terms:
         """Run the model on ``batch`` and read ℓ (+ r); NaN/inf stops with the step named."""
@@ -79,6 +81,8 @@ class Game:
             check_finite_losses(
                 vector, self.family.names, where=f"step {step + 1} (epoch {epoch + 1})"
             )
+        if self.divergence is not None:
+            self.divergence.check(vector, obatch.present, self.family.names, step, epoch)
         return Terms(obatch, r, vector)
 
     def theta_step(self, terms: Terms, weights: np.ndarray, step: bool = True) -> None:
@@ -105,6 +109,76 @@ class Game:
                 f"outputs of shape {shape} with targets of shape {yshape}",
                 f"match the model's output layer to the family's losses ({err})",
             ) from err
+
+
+@dataclass
+class Divergence:
+    """Stop a run whose finite losses grow by orders of magnitude.
+
+    Each objective's reference is the first value a step sees for it (ℓ_k + r_k, learned in
+    place in ``reference``, an array the run state owns), floored at
+    ``floor`` times the largest reference so that an objective starting near zero is not
+    flagged for ordinary growth. A step whose value exceeds ``factor`` times its reference
+    raises :class:`~almo.exceptions.DivergenceError` before θ or λ move on it. A resumed run
+    compares against the same references (they are checkpointed with the run state).
+
+    Examples
+    --------
+    >>> d = Divergence(factor=100.0)
+    >>> present = np.array([True, True])
+    >>> d.check(np.array([1.0, 2.0]), present, ["a", "b"], 0, 0)  # the reference
+    >>> d.check(np.array([50.0, 2.0]), present, ["a", "b"], 1, 0)  # 50-fold: allowed
+    >>> try:
+    ...     d.check(np.array([1e3, 2.0]), present, ["a", "b"], 2, 0)
+    ... except DivergenceError as err:
+    ...     print(str(err).split(";")[0])
+    `losses` grew more than 100-fold by step 3 (epoch 1)
+    """
+
+    factor: float
+    reference: np.ndarray | None = None
+    floor: float = 1e-3
+    limit: np.ndarray | None = None
+
+    def check(
+        self, vector: np.ndarray, present: np.ndarray, names: list[str], step: int, epoch: int
+    ) -> None:
+        """Raise DivergenceError when an objective passes its limit; learn unseen references."""
+        if self.reference is None:
+            self.reference = np.full(vector.shape, np.nan)
+        if self.limit is None or np.isnan(self.reference).any():
+            self._learn(vector, present)
+        if (vector > self.limit).any():
+            self._raise(vector, names, step, epoch)
+
+    def _learn(self, vector: np.ndarray, present: np.ndarray) -> None:
+        assert self.reference is not None
+        new = np.isnan(self.reference) & np.asarray(present, bool)
+        self.reference[new] = np.abs(vector[new])  # in place: the run state holds this array
+        self.limit = self.limits(self.reference)
+
+    def limits(self, reference: np.ndarray) -> np.ndarray:
+        """``factor`` × max(reference_k, floor × max reference); inf where none is known."""
+        known = reference[~np.isnan(reference)]
+        top = float(known.max()) if known.size else 0.0
+        base = np.fmax(reference, self.floor * top)
+        base = np.where(base > 0, base, np.finfo(np.float64).tiny)
+        return np.where(np.isnan(reference), np.inf, self.factor * base)
+
+    def _raise(self, vector: np.ndarray, names: list[str], step: int, epoch: int) -> None:
+        assert self.limit is not None and self.reference is not None
+        bad = np.flatnonzero(vector > self.limit)
+        worst = int(bad[np.argmax(vector[bad] / self.limit[bad])])
+        listed = ", ".join(
+            f"{names[k]} = {vector[k]:.3g} (first step {self.reference[k]:.3g})" for k in bad[:4]
+        )
+        raise DivergenceError(
+            f"`losses` grew more than {self.factor:g}-fold by step {step + 1} (epoch "
+            f"{epoch + 1}); found {listed}{', ...' if bad.size > 4 else ''}. The run is "
+            f"diverging on {names[worst]}. Fix: lower the learning rate (e.g. 10 times), "
+            "normalize the objectives, and resume from the last checkpoint; or pass "
+            "divergence_factor=None to train on"
+        )
 
 
 def _check_penalty(r: Any, p: int) -> None:

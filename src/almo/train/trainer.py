@@ -35,7 +35,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from almo._validation import check_count, check_finite_losses, check_instance, fail
+from almo._validation import (
+    check_count,
+    check_finite_losses,
+    check_instance,
+    check_positive,
+    fail,
+)
 from almo.mixtures import MixtureSet, Simplex
 from almo.objective_batch import ObjectiveBatch
 from almo.objectives import ObjectiveFamily
@@ -53,7 +59,7 @@ from almo.train.distributed import DistributedContext
 from almo.train.game import call_model, move_to, unpack_batch
 from almo.train.history import EpochRecord, History
 from almo.train.run_state import RunState
-from almo.train.steps import STEPS, Game
+from almo.train.steps import STEPS, Divergence, Game
 from almo.weights import Averaged, EveryK, HoldAbsent, ProjectedAscent, WeightRule, WeightState
 
 __all__ = ["MinimaxTrainer"]
@@ -105,6 +111,12 @@ class MinimaxTrainer:
         Keep the running mean of the parameters (one extra copy) and evaluate it each epoch.
     history_every : int, optional
         Record λ and ℓ every this many steps; default ``max(1, p // 100)``.
+    divergence_factor : float or None
+        Stop with :class:`~almo.exceptions.DivergenceError` when an objective's batch value
+        (ℓ_k + r_k) exceeds this many times its value at the first step (each reference floored
+        at 1e-3 × the largest one): a finite run blowing up is stopped before it overflows,
+        naming the objective and the step, and checkpoints already written stay intact.
+        Default 1e4; None turns the check off.
 
     Examples
     --------
@@ -136,6 +148,7 @@ class MinimaxTrainer:
         verbose: bool = True,
         average_model: bool = True,
         history_every: int | None = None,
+        divergence_factor: float | None = 1e4,
     ) -> None:
         check_instance(
             "model",
@@ -176,6 +189,16 @@ class MinimaxTrainer:
             history_every = check_count(
                 "history_every", history_every, "pass 1", rule="be None or an integer >= 1"
             )
+        if divergence_factor is not None:
+            divergence_factor = check_positive("divergence_factor", divergence_factor)
+            if divergence_factor <= 1:
+                raise fail(
+                    "divergence_factor",
+                    "be > 1 (a growth factor) or None",
+                    divergence_factor,
+                    "pass e.g. 1e4",
+                )
+        self.divergence_factor = divergence_factor
         if penalty is not None and not callable(penalty):
             raise fail(
                 "penalty",
@@ -331,7 +354,11 @@ class MinimaxTrainer:
         callbacks : sequence of Callback, optional
             A :class:`ProgressBar` is added unless one is given.
         resume_from : str or Path, optional
-            A checkpoint of an interrupted ``fit`` with the same configuration and data.
+            A checkpoint of an interrupted ``fit`` with the same configuration and data. The
+            optimizer's state comes from the checkpoint and its settings (``lr``, ...) from the
+            optimizer this trainer holds, so a run stopped by a
+            :class:`~almo.exceptions.DivergenceError` can resume from its last checkpoint with
+            a lower learning rate.
 
         Returns
         -------
@@ -376,17 +403,6 @@ class MinimaxTrainer:
         self._train_loader, self._eval_loader = train_loader, eval_loader
         self._ctx = DistributedContext.detect()
         self._params = [q for q in self.model.parameters() if q.requires_grad]
-        game = Game(
-            self._ctx.wrap(self.model, self.device),
-            self.model,
-            self.optimizer,
-            self.family,
-            self.penalty,
-            self.lambda_rule,
-            self._ctx,
-            self.device,
-            self._params,
-        )
         self._resume_rng = None
         if resume_from is not None:
             self._load(resume_from)
@@ -400,6 +416,20 @@ class MinimaxTrainer:
                 self._calibrate(train_loader)
             if self.average_model:
                 self.run.avg_params = [q.detach().clone() for q in self._params]
+        game = Game(
+            self._ctx.wrap(self.model, self.device),
+            self.model,
+            self.optimizer,
+            self.family,
+            self.penalty,
+            self.lambda_rule,
+            self._ctx,
+            self.device,
+            self._params,
+            divergence=None
+            if self.divergence_factor is None
+            else Divergence(self.divergence_factor, self.run.loss_reference),
+        )
         for c in self._callbacks:
             c.on_fit_start(self)
 
@@ -593,6 +623,7 @@ class MinimaxTrainer:
             "average_model": self.average_model,
             "history_every": self.history_every,
             "penalty": self.penalty is not None,
+            "divergence_factor": self.divergence_factor,
         }
 
     def save_checkpoint(self, path: Any) -> None:
@@ -643,7 +674,8 @@ class MinimaxTrainer:
     def _load(self, path: Any) -> None:
         ck = load_checkpoint(path)
         saved, now = json.loads(ck["config"]), self.config()
-        diff = {k: (saved.get(k), v) for k, v in now.items() if k != "seed" and saved.get(k) != v}
+        free = ("seed", "divergence_factor")  # may change between the runs
+        diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
         if diff:
             raise fail(
                 "resume_from",
@@ -659,7 +691,14 @@ class MinimaxTrainer:
                 "restart the run from scratch",
             )
         self.model.load_state_dict(ck["model"])
+        # The optimizer's state (moments, buffers) comes from the checkpoint, its settings (lr,
+        # betas, ...) from the optimizer passed now: a diverged run resumes with a lower lr.
+        settings = [
+            {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
+        ]
         self.optimizer.load_state_dict(ck["optimizer"])
+        for group, setting in zip(self.optimizer.param_groups, settings, strict=True):
+            group.update(setting)
         self.state = self.lambda_rule.restore(from_plain(ck["weights"]), self.mixture_set)
         epochs = self.run.epochs
         self.run.load_state_dict(ck["run"], self.device)
