@@ -27,9 +27,9 @@ The peers get the trainer's default method (the order of the θ and λ steps), t
 iterate averaging and the default optimizer; only the λ rule differs.
 
 Gap = (penalized worst case of the averaged model on the whole training set − optimum) /
-optimum, evaluated at the end of every epoch. "Epochs to x" is the first epoch whose gap is
-≤ x; the tables give medians over seeds (the upper median with an even count; "—" when the
-median seed does not get there).
+optimum, evaluated at the end of every epoch (the table adds the last iterate's final gap).
+"Epochs to x" is the first epoch whose gap is ≤ x; the tables give medians over seeds (the
+upper median with an even count; "—" when the median seed does not get there).
 
 Instances:
 
@@ -325,21 +325,30 @@ def make_trainer(spec: RuleSpec, instance: Instance, optimum: Optimum, seed: int
     )
 
 
+@dataclass(frozen=True)
+class Curves:
+    """Relative gaps after each epoch: the measured model's and the last iterate's."""
+
+    gaps: list[float]  # the averaged model's (the last iterate's if the trainer keeps none)
+    last: list[float]  # the last iterate's
+    model: str  # "averaged" or "last": what ``gaps`` measures
+
+
 def gap_curve(
     spec: RuleSpec, instance: Instance, optimum: Optimum, seed: int, epochs: int
-) -> tuple[list[float], str]:
-    """Relative gap of the averaged model (the last one if none is kept) after each epoch."""
+) -> Curves:
+    """Relative gaps to the optimum after each epoch of one run."""
     trainer = make_trainer(spec, instance, optimum, seed)
     whole = [tensors(instance)]
     history = trainer.fit(Batches(instance), epochs=epochs, eval_loader=whole)
-    gaps, which = [], "averaged"
-    for record in history.epochs:
-        report = record.averaged
-        if report is None:
-            report, which = record.last, "last"
-        assert report is not None  # fit evaluated eval_loader at the end of every epoch
-        gaps.append((report.penalized_worst_case - optimum.value) / optimum.value)
-    return gaps, which
+
+    def rel(report: Any) -> float:
+        return (report.penalized_worst_case - optimum.value) / optimum.value
+
+    last = [rel(record.last) for record in history.epochs]
+    if all(record.averaged is not None for record in history.epochs):
+        return Curves([rel(record.averaged) for record in history.epochs], last, "averaged")
+    return Curves(last, last, "last")
 
 
 def epochs_to(gaps: list[float], threshold: float) -> float:
@@ -376,13 +385,14 @@ def run_instance(instance: Instance, seeds: list[int]) -> dict[str, Any]:
         "rules": {},
     }
     for spec in rule_list():
-        curves, seconds, which = [], [], set()
+        curves, lasts, seconds, which = [], [], [], set()
         for seed in seeds:
             t0 = time.perf_counter()
-            gaps, kind = gap_curve(spec, instance, optimum, seed, instance.epochs)
+            run = gap_curve(spec, instance, optimum, seed, instance.epochs)
             seconds.append(time.perf_counter() - t0)
-            curves.append(gaps)
-            which.add(kind)
+            curves.append(run.gaps)
+            lasts.append(run.last)
+            which.add(run.model)
         reached = {f"{t:g}": [epochs_to(c, t) for c in curves] for t in THRESHOLDS}  # per seed
         out["rules"][spec.name] = {
             "description": spec.description,
@@ -391,6 +401,8 @@ def run_instance(instance: Instance, seeds: list[int]) -> dict[str, Any]:
             "epochs_to": {k: [_finite(v) for v in vals] for k, vals in reached.items()},
             "median_epochs_to": {k: _finite(upper_median(v)) for k, v in reached.items()},
             "median_final_gap": upper_median([c[-1] for c in curves]),
+            "last_iterate_gaps": lasts,
+            "median_final_gap_last_iterate": upper_median([c[-1] for c in lasts]),
             "seconds_per_run": seconds,
         }
         print(
@@ -410,14 +422,16 @@ def _epochs(value: float | None) -> str:
 
 def table(result: dict[str, Any]) -> str:
     rows = [
-        "| rule | epochs to 1% | epochs to 0.1% | final gap | s per run |",
-        "|---|---|---|---|---|",
+        "| rule | epochs to 1% | epochs to 0.1% | final gap | final gap, last iterate "
+        "| s per run |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in result["rules"].items():
         med = r["median_epochs_to"]
         rows.append(
             f"| {name} | {_epochs(med['0.01'])} | {_epochs(med['0.001'])} | "
-            f"{r['median_final_gap']:.2e} | {np.median(r['seconds_per_run']):.1f} |"
+            f"{r['median_final_gap']:.2e} | {r['median_final_gap_last_iterate']:.2e} | "
+            f"{np.median(r['seconds_per_run']):.1f} |"
         )
     return "\n".join(rows)
 
@@ -447,6 +461,9 @@ def check_targets(results: dict[str, dict[str, Any]], full: bool) -> dict[str, A
             "defaults": ours,
             "best_peer": best,
             "best_peer_rules": best_name,
+            # When nobody gets there, the final gaps still say who is ahead.
+            "defaults_final_gap": round(rules["almo defaults"]["median_final_gap"], 6),
+            "best_peer_final_gap": round(min(rules[p]["median_final_gap"] for p in peers), 6),
             "met": ours is not None and (best is None or ours <= best),
         }
         reached = rules["almo defaults"]["median_epochs_to"]["0.001"]

@@ -120,11 +120,13 @@ def test_report_at_the_solvers_solution_equals_its_value(which, request, one_thr
 
 def test_training_never_beats_the_certified_lower_bound(groups20, one_thread):
     inst, optimum = groups20
-    gaps, which = conv.gap_curve(conv.rule_list()[1], inst, optimum, seed=0, epochs=2)
+    run = conv.gap_curve(conv.rule_list()[1], inst, optimum, seed=0, epochs=2)
     floor = (optimum.lower_bound - optimum.value) / optimum.value
-    assert which == "averaged" and len(gaps) == 2
-    assert all(g >= floor - 1e-12 for g in gaps)
-    assert gaps[-1] < gaps[0]  # two epochs of Group DRO's rule on a convex problem: progress
+    assert run.model == "averaged" and len(run.gaps) == len(run.last) == 2
+    assert all(g >= floor - 1e-12 for g in run.gaps + run.last)
+    assert (
+        run.gaps[-1] < run.gaps[0]
+    )  # two epochs of Group DRO's rule on a convex problem: progress
 
 
 def test_rules_share_the_default_optimizer_and_differ_in_lambda(digits, one_thread):
