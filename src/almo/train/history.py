@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from almo.report import ObjectiveReport
+from almo.train.gap import GapEstimate
 
 __all__ = ["EpochRecord", "Evaluation", "History"]
 
@@ -36,6 +37,8 @@ class EpochRecord:
     (the iterate that carries the minimax guarantee on convex problems; the model
     ``trainer.averaged_model()`` returns); both are ``None`` when no evaluation data was given.
     ``train_losses`` is the mean of the loss vectors (ℓ + r) the λ steps saw during the epoch.
+    ``gap`` is the duality-gap estimate of (averaged θ, averaged λ) on the evaluation data, when
+    the trainer was asked for it (``gap_tol``); see :func:`almo.train.gap.duality_gap`.
     """
 
     epoch: int
@@ -46,6 +49,7 @@ class EpochRecord:
     last: Evaluation | None = None
     averaged: Evaluation | None = None
     seconds: float = 0.0
+    gap: GapEstimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python, ready for JSON."""
@@ -58,6 +62,7 @@ class EpochRecord:
             "last": None if self.last is None else self.last.to_dict(),
             "averaged": None if self.averaged is None else self.averaged.to_dict(),
             "seconds": float(self.seconds),
+            "gap": None if self.gap is None else self.gap.to_dict(),
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class EpochRecord:
             ev(d["last"]),
             ev(d["averaged"]),
             float(d["seconds"]),
+            None if d.get("gap") is None else GapEstimate.from_dict(d["gap"]),
         )
 
 
@@ -121,6 +127,11 @@ class History:
     def step_losses(self) -> np.ndarray:
         """The loss vectors the λ steps saw, shape (n_recorded, p)."""
         return _stack(self.losses, len(self.names))
+
+    @property
+    def gap(self) -> list[float]:
+        """Per-epoch relative duality-gap estimate (NaN where none was computed)."""
+        return [float("nan") if e.gap is None else e.gap.relative for e in self.epochs]
 
     @property
     def worst_case(self) -> list[float]:

@@ -57,6 +57,7 @@ from almo.train.checkpoint import (
 )
 from almo.train.distributed import DistributedContext
 from almo.train.game import call_model, move_to, unpack_batch
+from almo.train.gap import GapEstimate, duality_gap
 from almo.train.history import EpochRecord, History
 from almo.train.run_state import RunState
 from almo.train.steps import STEPS, Divergence, Game
@@ -117,6 +118,13 @@ class MinimaxTrainer:
         at 1e-3 × the largest one): a finite run blowing up is stopped before it overflows,
         naming the objective and the step, and checkpoints already written stay intact.
         Default 1e4; None turns the check off.
+    gap_tol : float or None
+        Stop when the relative duality-gap estimate of (averaged θ, averaged λ) on
+        ``eval_loader`` falls to ``gap_tol`` (e.g. 1e-3). The estimate, computed at the end of
+        each epoch when set (an L-BFGS best response of θ to the averaged λ, see
+        :func:`almo.train.gap.duality_gap`), is stored in each epoch record (``record.gap``,
+        ``history.gap``). On convex models it bounds the worst case's distance to the minimax
+        value from above. Costs a few dozen passes over the evaluation data per epoch.
 
     Examples
     --------
@@ -149,6 +157,7 @@ class MinimaxTrainer:
         average_model: bool = True,
         history_every: int | None = None,
         divergence_factor: float | None = 1e4,
+        gap_tol: float | None = None,
     ) -> None:
         check_instance(
             "model",
@@ -199,6 +208,7 @@ class MinimaxTrainer:
                     "pass e.g. 1e4",
                 )
         self.divergence_factor = divergence_factor
+        self.gap_tol = None if gap_tol is None else check_positive("gap_tol", gap_tol)
         if penalty is not None and not callable(penalty):
             raise fail(
                 "penalty",
@@ -376,6 +386,13 @@ class MinimaxTrainer:
                 "an empty loader",
                 "check the dataset size, batch_size and drop_last",
             )
+        if self.gap_tol is not None and eval_loader is None:
+            raise fail(
+                "eval_loader",
+                "be given when gap_tol is set (the gap is measured on it)",
+                None,
+                "pass eval_loader=<the training data without shuffling>, or gap_tol=None",
+            )
         if eval_loader is not None and _length(eval_loader) == 0:
             raise fail(
                 "eval_loader",
@@ -510,6 +527,12 @@ class MinimaxTrainer:
             if self.run.avg_params is not None:
                 with _SwapParameters(self._params, self.run.avg_params):
                     averaged = self.evaluate(self._eval_loader)
+        gap = None
+        if self.gap_tol is not None and self._eval_loader is not None:
+            gap = self.duality_gap(self._eval_loader)
+            if gap.relative <= self.gap_tol:
+                self.run.stop_training = True
+                logger.info("relative gap %.3g <= gap_tol: stopping", gap.relative)
         record = EpochRecord(
             self.run.epoch,
             self.run.step,
@@ -519,6 +542,7 @@ class MinimaxTrainer:
             last,
             averaged,
             seconds,
+            gap,
         )
         self.history.epochs.append(record)
         self.run.next_epoch()
@@ -589,6 +613,42 @@ class MinimaxTrainer:
             counts=total.total_counts,
         )
 
+    def duality_gap(self, loader: Iterable[Any], max_iter: int = 200) -> GapEstimate:
+        """Duality-gap estimate of (averaged θ, averaged λ) on ``loader``; RNG untouched.
+
+        The averaged model's penalized worst case minus the value of θ's best response (full
+        batch L-BFGS from the averaged model) to the averaged λ: an upper bound on how far the
+        averaged model's worst case is from the minimax value, on convex models. See
+        :mod:`almo.train.gap`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from almo.objectives import ObjectiveFamily
+        >>> data = [(torch.randn(32, 3), torch.randint(0, 2, (32,)))]
+        >>> trainer = MinimaxTrainer(
+        ...     torch.nn.Linear(3, 2), ObjectiveFamily(["log_loss", "hinge"]), verbose=False
+        ... )
+        >>> _ = trainer.fit(data, epochs=3)
+        >>> est = trainer.duality_gap(data)
+        >>> bool(est.lower <= est.upper), bool(est.relative >= 0)
+        (True, True)
+        """
+        rng = capture_rng(loader)
+        try:
+            return duality_gap(
+                self.averaged_model(),
+                self.family,
+                self.mixture_set,
+                self.state.mean_weights,
+                loader,
+                self.penalty,
+                max_iter=max_iter,
+                device=self.device,
+            )
+        finally:
+            restore_rng(rng, loader)
+
     def _full_pass(self, model: torch.nn.Module, loader: Iterable[Any]) -> ObjectiveBatch:
         """Sums and counts of every objective over ``loader`` (all ranks), RNG untouched."""
         rng = capture_rng(loader)
@@ -624,6 +684,7 @@ class MinimaxTrainer:
             "history_every": self.history_every,
             "penalty": self.penalty is not None,
             "divergence_factor": self.divergence_factor,
+            "gap_tol": self.gap_tol,
         }
 
     def save_checkpoint(self, path: Any) -> None:
@@ -674,7 +735,7 @@ class MinimaxTrainer:
     def _load(self, path: Any) -> None:
         ck = load_checkpoint(path)
         saved, now = json.loads(ck["config"]), self.config()
-        free = ("seed", "divergence_factor")  # may change between the runs
+        free = ("seed", "divergence_factor", "gap_tol")  # may change between the runs
         diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
         if diff:
             raise fail(
