@@ -1,4 +1,5 @@
-"""Certified lower bounds on g(λ) = min over Θ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖², by Fenchel duality.
+"""Certified lower bounds on g(λ) = min over Θ of Σ_k λ_k L̂_k(Θ) + a ‖W‖ + l2 ‖W‖², by Fenchel
+duality (a = Σ_k λ_k c_k from a λ-dependent penalty, 0 without one).
 
 Write the inner problem as ``Σ_j f_j(a_j) + h(Θ)`` with one term per (objective k, sample i),
 ``f_j = c_k ℓ_k(·, y_i)`` with ``c_k = λ_k / (n_k s_k)``, ``a_j = x̃_iᵀ Θ`` and
@@ -15,6 +16,13 @@ constraint residual ``R`` is removed exactly by the least-norm correction: throu
 whose conjugate is finite everywhere (squared) when there are some, otherwise spread over the
 samples in proportion to their room inside the domain — and the candidate is dropped when that
 correction would leave the domain. Floating-point rounding (~1e-15 relative) is the only slack.
+
+With the norm term, ``h(W) = a ‖W‖ + l2 ‖W‖²`` has the conjugate
+``h*(G) = max(‖G‖ − a, 0)² / (4 l2)`` (l2 > 0), so the quadratic term above becomes
+``max(‖G‖ − a, 0)² / (4 l2)`` with ``G = Σ_j x_i α_jᵀ``; with ``l2 = 0``, ``h*`` is the indicator
+of the ball ‖G‖ ≤ a, so G need not vanish but only lie in that ball: the intercept column is
+repaired to zero first, and when ‖G‖ is still above a, G is moved onto the ball of radius
+a (1 − 1e-10) by the same least-norm correction.
 """
 
 from __future__ import annotations
@@ -44,24 +52,54 @@ def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.
         U = o.loss.clip(U, o.targets)
         alphas.append(c * U)
         rooms.append(c * o.loss.room(U, o.targets))
-    # The linear constraints on α: the intercept column only (l2 > 0), or all of X̃ (l2 = 0).
-    if problem.l2 > 0:
+    norm = problem.norm_weight(weights)
+    sum_zero = [o.loss.sum_zero for o in problem.objectives]
+    # The linear constraints on α: the intercept column only (l2 > 0 or a > 0), or all of X̃.
+    if problem.l2 > 0 or norm > 0:
         cols = [X.shape[1] - 1] if problem.fit_intercept else []
     else:
         cols = list(range(X.shape[1]))
     if cols:
         blocks = [X[o.rows][:, cols] for o in problem.objectives]
-        sum_zero = [o.loss.sum_zero for o in problem.objectives]
         if not _repair(blocks, alphas, rooms, sum_zero):
             return -np.inf
+    if problem.l2 == 0 and norm > 0:
+        # h* is the indicator of ‖G‖ ≤ a: move G into the ball when it lies outside.
+        G = _coef_dual(problem, alphas)
+        size = float(np.linalg.norm(G))
+        if size > norm:
+            target = np.zeros((X.shape[1], G.shape[1]))
+            target[:d] = G * (norm * (1.0 - 1e-10) / size)
+            blocks = [X[o.rows] for o in problem.objectives]
+            # the first repair used up part of each coordinate's room: measure it again
+            rooms = [
+                c * o.loss.room(A / c, o.targets) if c > 0.0 else np.zeros_like(A)
+                for o, c, A in zip(problem.objectives, cs, alphas, strict=True)
+            ]
+            if not _repair(blocks, alphas, rooms, sum_zero, target):
+                return -np.inf
+            if float(np.linalg.norm(_coef_dual(problem, alphas))) > norm:
+                return -np.inf
     conj = 0.0
     for o, c, A in zip(problem.objectives, cs, alphas, strict=True):
         if c > 0.0:
             conj += c * float(o.loss.conj(A / c, o.targets).sum())
     if problem.l2 == 0:
         return -conj
-    G = sum(X[o.rows][:, :d].T @ A for o, A in zip(problem.objectives, alphas, strict=True))
+    G = _coef_dual(problem, alphas)
+    if norm > 0:
+        excess = max(float(np.linalg.norm(G)) - norm, 0.0)
+        return -conj - excess * excess / (4.0 * problem.l2)
     return -conj - float(np.sum(G**2)) / (4.0 * problem.l2)
+
+
+def _coef_dual(problem: LinearProblem, alphas: list[np.ndarray]) -> np.ndarray:
+    """G = Σ_j x_i α_jᵀ over the feature columns (the intercept column left out), (d, C)."""
+    X, d = problem.X, problem.n_features
+    return sum(
+        (X[o.rows][:, :d].T @ A for o, A in zip(problem.objectives, alphas, strict=True)),
+        np.zeros((d, alphas[0].shape[1])),
+    )
 
 
 def _repair(
@@ -69,8 +107,10 @@ def _repair(
     alphas: list[np.ndarray],
     rooms: list[np.ndarray],
     sum_zero: list[bool],
+    target: np.ndarray | None = None,
 ) -> bool:
-    """Make Σ_k B_kᵀ α_k = 0 exactly by a weighted least-norm change of α (in place).
+    """Make Σ_k B_kᵀ α_k = target (0 by default) exactly by a weighted least-norm change of α
+    (in place).
 
     The change of row i of α_k is ``δ = ω ∘ (η 1 − B_i Z)``, with weights ω proportional to the
     room left in the domain, η keeping the class sum of δ at zero for simplex-type domains, and
@@ -78,6 +118,8 @@ def _repair(
     finite everywhere (squared), when present, absorb the whole residual on their own.
     """
     R = sum(B.T @ A for B, A in zip(blocks, alphas, strict=True))
+    if target is not None:
+        R = R - target
     if not np.any(R):
         return True
     free = [bool(np.isinf(r).all() and r.size) for r in rooms]
@@ -122,4 +164,6 @@ def _repair(
         alphas[k] = alphas[k] + step
         start = stop
     R_after = sum(b.T @ A for b, A in zip(blocks, alphas, strict=True))
+    if target is not None:
+        R_after = R_after - target
     return bool(np.abs(R_after).max() <= 1e-12 * max(1.0, float(np.abs(R).max())))

@@ -1,10 +1,13 @@
 """The fast method: Newton ascent on the concave dual function g(λ) over Λ.
 
-g(λ) = min over Θ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖² is concave; with smooth losses and l2 > 0 its
-minimizer Θ*(λ) is unique in W and g is twice differentiable with
+g(λ) = min over Θ of Σ_k λ_k (L̂_k(Θ) + c_k ‖W‖) + l2 ‖W‖² is concave; with smooth losses and
+l2 > 0 its minimizer Θ*(λ) is unique in W and, where W* ≠ 0, g is twice differentiable with
 
-    ∇g(λ) = L̂(Θ*(λ))                      (Danskin)
-    ∇²g(λ) = −J H⁻¹ Jᵀ,  J = ∂L̂/∂Θ at Θ*,  H = ∇²_Θ F_λ(Θ*)   (implicit function theorem).
+    ∇g(λ) = L̂(Θ*(λ)) + c ‖W*‖                (Danskin)
+    ∇²g(λ) = −J H⁻¹ Jᵀ,  J = ∂(L̂ + c ‖W‖)/∂Θ at Θ*,  H = ∇²_Θ F_λ(Θ*)   (implicit functions).
+
+(c = 0 without a λ-dependent penalty. Where W* = 0 the model pins W, see
+:mod:`almo.solvers._inner`; the gradient stays exact.)
 
 Each iteration solves the inner problem exactly by Newton (warm-started, quadratic convergence),
 then maximizes the quadratic model of g (with the curvature capped along free intercept
@@ -17,10 +20,11 @@ Why this and not projected gradient on λ or cutting planes: the number of objec
 while the data is large, so second-order information on λ is almost free once the inner
 Hessian is factorized, and it turns a linearly converging first-order ascent into a few steps.
 
-Certificate: every iterate gives an upper bound — the worst case over Λ of L̂(Θ*(λ)) plus the
-penalty, from ``mixture_set.worst_case`` — and a lower bound — the Fenchel dual value at the
-losses' gradients (:mod:`almo.solvers._certificate`), valid whatever the inner accuracy. The
-method stops when the best upper minus the best lower bound is at most ``tol · max(1, |upper|)``.
+Certificate: every iterate gives an upper bound — the worst case over Λ of L̂(Θ*(λ)) + c ‖W*‖
+plus the ridge penalty, from ``mixture_set.worst_case`` — and a lower bound — the Fenchel dual
+value at the losses' gradients (:mod:`almo.solvers._certificate`), valid whatever the inner
+accuracy. The method stops when the best upper minus the best lower bound is at most
+``tol · max(1, |upper|)``.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def _solve(
     model = _ModelStep(mixture_set)
     unit = np.array([o.weight for o in problem.objectives])
     lam = np.asarray(mixture_set.uniform(), dtype=np.float64)
-    sol = inner.solve(lam * unit, np.zeros(problem.shape))
+    sol = inner.solve(lam * unit, np.zeros(problem.shape), problem.norm_weight(lam))
     steps = sol.newton_steps
     best_up, best_theta = math.inf, sol.theta
     best_low, best_lam = -math.inf, lam
@@ -93,7 +97,7 @@ def _solve(
     model_ridge = np.diag(ridge.T.ravel())
     it = 0
     for it in range(1, max_iter + 1):
-        L = problem.losses(sol.theta)
+        L = problem.game_losses(sol.theta)
         g = float(lam @ L) + problem.penalty(sol.theta)
         up = mixture_set.worst_case(L).value + problem.penalty(sol.theta)
         if up < best_up:
@@ -118,11 +122,13 @@ def _solve(
             trial_lam = lam + t * direction
             # Warm start from the first-order prediction dΘ = −H⁻¹Jᵀ dλ (implicit function).
             guess = sol.theta - (sensitivity @ (t * direction)).reshape(C, D).T
-            if inner.value(guess, trial_lam * unit) > inner.value(sol.theta, trial_lam * unit):
+            c_trial, a_trial = trial_lam * unit, problem.norm_weight(trial_lam)
+            if inner.value(guess, c_trial, a_trial) > inner.value(sol.theta, c_trial, a_trial):
                 guess = sol.theta
-            trial = inner.solve(trial_lam * unit, guess)
+            trial = inner.solve(c_trial, guess, a_trial)
             steps += trial.newton_steps
-            g_trial = float(trial_lam @ problem.losses(trial.theta)) + problem.penalty(trial.theta)
+            g_trial = float(trial_lam @ problem.game_losses(trial.theta))
+            g_trial += problem.penalty(trial.theta)
             if g_trial >= g + 1e-4 * t * slope - 1e-15 * abs(g):
                 break
             t *= 0.5
@@ -133,11 +139,15 @@ def _solve(
 
 
 def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
-    """∂L̂_k/∂Θ, one row per objective, in the (class, feature) ordering of the Hessian."""
+    """∂(L̂_k + c_k ‖W‖)/∂Θ, one row per objective, in the (class, feature) ordering of the
+    Hessian (the norm's part taken as 0 at W = 0, where the model pins W)."""
     S = problem.X @ theta
     rows = []
-    for o in problem.objectives:
+    size = problem.coef_norm(theta) if problem.norm_coef is not None else 0.0
+    for k, o in enumerate(problem.objectives):
         gk = o.weight * (problem.X[o.rows].T @ o.loss.grad(S[o.rows], o.targets))
+        if problem.norm_coef is not None and size > 0:
+            gk[: problem.n_features] += problem.norm_coef[k] * theta[: problem.n_features] / size
         rows.append(gk.T.ravel())
     return np.array(rows)
 

@@ -1,10 +1,17 @@
-"""Exact inner solves of the fast method: min over Θ of F(Θ) = Σ_k c_k Σ_i ℓ_k + l2 ‖W‖².
+"""Exact inner solves of the fast method: min over Θ of F(Θ) = Σ_k c_k Σ_i ℓ_k + a ‖W‖ + l2 ‖W‖².
 
 Damped Newton with the full Hessian, in float64. The Hessian of a linear model with per-sample
 Hessians ``diag(d_i) − v_i v_iᵀ`` (softmax) is assembled with two matrix products over the data,
 so one Newton step costs O(n (D C)²) — cheap for the dimensions this solver targets (D C up to a
 few thousand) and it converges quadratically, which is what lets the outer method use exact
 Danskin gradients and the exact curvature of g.
+
+The norm term a ‖W‖_F (a = Σ_k λ_k c_k, from a λ-dependent penalty) is smooth except at W = 0,
+so it is handled exactly in two stages. First the best model with W = 0 (its intercept by
+Newton): it is the minimizer iff the gradient of the rest of F in W there has norm ≤ a (the
+subdifferential of a ‖W‖ at 0 is the ball of radius a). Otherwise W* ≠ 0, F is smooth on a
+neighbourhood of the minimizer, and Newton runs on F from a point with W ≠ 0 (line search keeps
+it there; the Hessian of a ‖W‖ is a (I − ŵŵᵀ) / ‖W‖).
 """
 
 from __future__ import annotations
@@ -43,9 +50,11 @@ class InnerSolver:
         self._reg[: problem.n_features] = 2.0 * problem.l2  # ∇² of l2 ‖W‖², intercept free
 
     # F, its gradient and Hessian --------------------------------------------------------------
-    def value(self, theta: np.ndarray, c: np.ndarray) -> float:
+    def value(self, theta: np.ndarray, c: np.ndarray, norm: float = 0.0) -> float:
         S = self.problem.X @ theta
         total = self.problem.penalty(theta)
+        if norm > 0:
+            total += norm * self.problem.coef_norm(theta)
         for o, ck in zip(self.problem.objectives, c, strict=True):
             if ck > 0:
                 total += ck * float(o.loss.value(S[o.rows], o.targets).sum())
@@ -103,16 +112,108 @@ class InnerSolver:
                 jitter *= 100.0
         raise LinAlgError("the inner Hessian is not positive definite")
 
-    # Newton ---------------------------------------------------------------------------------
-    def solve(self, c: np.ndarray, theta0: np.ndarray) -> InnerSolution:
-        theta = theta0.copy()
+    def _norm_terms(self, theta: np.ndarray, norm: float) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian of ``norm · ‖W‖`` at W ≠ 0, in the Hessian's ordering."""
         D, C = self.problem.shape
+        d = self.problem.n_features
+        w_mask = np.zeros((D, C), dtype=bool)
+        w_mask[:d] = True
+        idx = np.flatnonzero(w_mask.T.ravel())
+        w = theta.T.ravel()[idx]
+        r = float(np.linalg.norm(w))
+        grad = np.zeros(D * C)
+        grad[idx] = norm * w / r
+        hess = np.zeros((D * C, D * C))
+        hess[np.ix_(idx, idx)] = (norm / r) * (np.eye(idx.size) - np.outer(w, w) / (r * r))
+        return grad, hess
+
+    def _zero_coef(self, c: np.ndarray, theta0: np.ndarray) -> tuple[np.ndarray, int]:
+        """The best model with W = 0 (Newton on the intercept alone), and its steps."""
+        D, C = self.problem.shape
+        theta = np.zeros((D, C))
+        if not self.problem.fit_intercept:
+            return theta, 0
+        theta[D - 1] = theta0[D - 1]
         value = self.value(theta, c)
+        steps = 0
+        for steps in range(1, self.max_steps + 1):  # noqa: B007
+            G, Dg, low_rank = self._sample_terms(theta, c)
+            grad = G.sum(axis=0)
+            H = np.diag(Dg.sum(axis=0))
+            for _, V in low_rank:
+                H -= V.T @ V
+            step = -cho_solve(self.factor(H), grad)
+            dec2 = float(-grad @ step)
+            if dec2 <= 1e-24 * max(1.0, abs(value)):
+                break
+            t, accepted = 1.0, False
+            for _ in range(40):
+                trial = theta.copy()
+                trial[D - 1] += t * step
+                new = self.value(trial, c)
+                if new <= value - 1e-4 * t * dec2 + 1e-15 * abs(value):
+                    accepted = True
+                    break
+                t *= 0.5
+            if not accepted:
+                break
+            theta, value = trial, new
+            if dec2 <= 1e-14 * max(1.0, abs(value)) and t == 1.0:
+                break
+        return theta, steps
+
+    # Newton ---------------------------------------------------------------------------------
+    def solve(self, c: np.ndarray, theta0: np.ndarray, norm: float = 0.0) -> InnerSolution:
+        """Minimize F for the coefficients ``c`` and the norm weight ``norm`` from ``theta0``."""
+        if norm > 0:
+            return self._solve_with_norm(c, theta0, norm)
+        return self._newton(c, theta0.copy(), 0.0, 0)
+
+    def _solve_with_norm(self, c: np.ndarray, theta0: np.ndarray, norm: float) -> InnerSolution:
+        d = self.problem.n_features
+        base, steps = self._zero_coef(c, theta0)
+        G, Dg, low_rank = self._sample_terms(base, c)
+        grad_w = (self.problem.X.T @ G)[:d]  # the ridge adds nothing at W = 0
+        slack = float(np.linalg.norm(grad_w)) - norm
+        if slack <= 0:
+            # 0 ∈ ∂F: W* = 0 exactly. For the outer curvature model W is pinned (a ‖W‖ has
+            # unbounded curvature at 0), which makes dΘ/dλ zero in W, as it is inside the ball.
+            hessian = self._hessian(Dg, low_rank)
+            D, C = self.problem.shape
+            w_mask = np.zeros((D, C), dtype=bool)
+            w_mask[:d] = True
+            pin = 1e8 * max(1.0, float(np.abs(np.diag(hessian)).max()))
+            hessian[np.diag_indices_from(hessian)] += pin * w_mask.T.ravel()
+            return InnerSolution(base, self.value(base, c, norm), hessian, steps, 0.0)
+        theta = theta0.copy()
+        if not np.any(theta[:d]):
+            # Leave W = 0 along the steepest descent direction −∇_W, whose slope is −slack < 0.
+            direction = np.zeros_like(base)
+            direction[:d] = -grad_w / float(np.linalg.norm(grad_w))
+            start = self.value(base, c, norm)
+            t = slack / max(2.0 * self.problem.l2, 1e-300)
+            for _ in range(200):
+                theta = base + t * direction
+                if self.value(theta, c, norm) < start:
+                    break
+                t *= 0.5
+        sol = self._newton(c, theta, norm, steps)
+        return sol
+
+    def _newton(self, c: np.ndarray, theta: np.ndarray, norm: float, steps0: int) -> InnerSolution:
+        D, C = self.problem.shape
+        d = self.problem.n_features
+        value = self.value(theta, c, norm)
         steps, dec2 = 0, np.inf
         for steps in range(1, self.max_steps + 1):  # noqa: B007
             G, Dg, low_rank = self._sample_terms(theta, c)
             grad = (self.problem.X.T @ G + self._reg * theta).T.ravel()
             hessian = self._hessian(Dg, low_rank)
+            if norm > 0:
+                if not np.any(theta[:d]):
+                    break  # W = 0 was ruled out as the minimizer; rounding landed here
+                g_norm, h_norm = self._norm_terms(theta, norm)
+                grad, hessian = grad + g_norm, hessian + h_norm
             step = -cho_solve(self.factor(hessian), grad)
             dec2 = float(-grad @ step)
             if dec2 <= 1e-24 * max(1.0, abs(value)):
@@ -121,7 +222,7 @@ class InnerSolver:
             t, accepted = 1.0, False
             for _ in range(40):
                 trial = theta + t * direction
-                new = self.value(trial, c)
+                new = self.value(trial, c, norm)
                 # The slack admits steps whose gain is below the rounding error of F.
                 if new <= value - 1e-4 * t * dec2 + 1e-15 * abs(value):
                     accepted = True
@@ -137,4 +238,4 @@ class InnerSolver:
                 break
         else:
             logger.debug("inner Newton stopped at %d steps (decrement² %.3g)", steps, dec2)
-        return InnerSolution(theta, value, hessian, steps, dec2)
+        return InnerSolution(theta, value, hessian, steps0 + steps, dec2)

@@ -10,7 +10,7 @@ objectives are laid out loss-major, like :class:`almo.ObjectiveFamily`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -41,11 +41,12 @@ class Objective:
 
 @dataclass(frozen=True)
 class LinearProblem:
-    """The data of min over Θ of max over λ of Σ_k λ_k L̂_k(Θ) + l2 ‖W‖².
+    """The data of min over Θ of max over λ of Σ_k λ_k (L̂_k(Θ) + c_k ‖W‖) + l2 ‖W‖².
 
     ``family`` is the :class:`~almo.ObjectiveFamily` the objectives come from: the problem has
     its names, its p and its scales, so a solution and a trainer on the same family report the
-    same objectives.
+    same objectives. ``norm_coef`` holds the c_k of the λ-dependent penalty (None when there is
+    none, or when every c_k is 0: then every path runs exactly as without a penalty).
     """
 
     X: np.ndarray
@@ -57,6 +58,7 @@ class LinearProblem:
     l2: float
     classes: np.ndarray | None
     family: ObjectiveFamily
+    norm_coef: np.ndarray | None = None
 
     @property
     def p(self) -> int:
@@ -76,7 +78,25 @@ class LinearProblem:
         return self.X.shape[1], self.n_outputs
 
     def penalty(self, theta: np.ndarray) -> float:
+        """The ridge term l2 ‖W‖², common to every objective (λ sums to 1 over Λ)."""
         return self.l2 * float(np.sum(theta[: self.n_features] ** 2))
+
+    def coef_norm(self, theta: np.ndarray) -> float:
+        """‖W‖_F, the intercept left out."""
+        return float(np.linalg.norm(theta[: self.n_features]))
+
+    def norm_weight(self, weights: np.ndarray) -> float:
+        """a(λ) = Σ_k λ_k c_k: the weight of ‖W‖ in the game at λ (0 without a penalty)."""
+        if self.norm_coef is None:
+            return 0.0
+        return float(np.maximum(np.asarray(weights, dtype=np.float64), 0.0) @ self.norm_coef)
+
+    def game_losses(self, theta: np.ndarray) -> np.ndarray:
+        """The p terms the adversary weighs: L̂_k(Θ) + c_k ‖W‖ (L̂_k without a penalty)."""
+        losses = self.losses(theta)
+        if self.norm_coef is None:
+            return losses
+        return losses + self.norm_coef * self.coef_norm(theta)
 
     def batch(self, theta: np.ndarray) -> ObjectiveBatch:
         """Per-objective loss sums and counts at Θ, as the trainer's family would give them."""
@@ -96,14 +116,23 @@ class LinearProblem:
 
 
 def build_problem(
-    X: Any, y: Any, losses: Any, groups: Any, l2: float, normalize: Any, fit_intercept: bool
+    X: Any,
+    y: Any,
+    losses: Any,
+    groups: Any,
+    l2: float,
+    normalize: Any,
+    fit_intercept: bool,
+    penalty: Any = None,
 ) -> LinearProblem:
     """Check the inputs of :func:`almo.solvers.solve_linear` and build the problem.
 
     ``losses`` is an :class:`~almo.ObjectiveFamily` or the shorthand the family is built from
     (loss names, with ``groups`` giving integer ids 0..G-1 or string labels, and
     ``normalize``). A family with ``normalize="initial"`` that is not calibrated yet is
-    calibrated here, at the solver's initial model W = 0, b = 0, on all of X.
+    calibrated here, at the solver's initial model W = 0, b = 0, on all of X. ``penalty`` gives
+    the coefficients c_k (see :func:`penalty_coefficients`); it is resolved after the
+    calibration, so an object computing them sees the family's final scales.
     """
     X = _check_X(X)
     n, d = X.shape
@@ -146,7 +175,79 @@ def build_problem(
     )
     if family.needs_calibration:
         family.calibrate_batch(problem.batch(np.zeros(problem.shape)))
-    return _with_scales(problem, family.scale_array)
+    problem = _with_scales(problem, family.scale_array)
+    coef = penalty_coefficients(penalty, X, y, family, ids)
+    if coef is None or not coef.any():
+        return problem
+    return replace(problem, norm_coef=coef)
+
+
+def penalty_coefficients(
+    penalty: Any, X: np.ndarray, y: Any, family: ObjectiveFamily, ids: np.ndarray | None
+) -> np.ndarray | None:
+    """The c_k of ``penalty``: None, an array (p,), or ``penalty.linear_coefficients(...)``.
+
+    An object is called as ``linear_coefficients(X, family, groups=ids, y=y)`` with the
+    checked features (n, d), the calibrated family, the rows' integer group ids 0..G-1 in the
+    family's group order (None without groups) and the targets; its answer is checked like an
+    array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from almo import ObjectiveFamily
+    >>> family = ObjectiveFamily("log_loss", groups=2)
+    >>> penalty_coefficients([0.1, 0.0], np.eye(2), None, family, np.array([0, 1])).tolist()
+    [0.1, 0.0]
+    >>> class Half:
+    ...     def linear_coefficients(self, X, family, groups=None, y=None):
+    ...         return np.bincount(groups) / 2.0
+    >>> penalty_coefficients(Half(), np.eye(3), None, family, np.array([0, 1, 1])).tolist()
+    [0.5, 1.0]
+    """
+    if penalty is None:
+        return None
+    p = family.p
+    source = "penalty"
+    if hasattr(penalty, "linear_coefficients"):
+        source = f"penalty.linear_coefficients(...) of {type(penalty).__name__}"
+        penalty = penalty.linear_coefficients(X, family, groups=ids, y=y)
+    elif callable(penalty) or isinstance(penalty, (str, bytes, dict)):
+        raise fail(
+            "penalty",
+            "be None, p non-negative coefficients c_k, or an object with "
+            "linear_coefficients(X, family, groups=None, y=None)",
+            type(penalty).__name__,
+            "pass the coefficients, e.g. penalty=[0.1] * p (a function of the model is the "
+            "trainer's form of a penalty; the solver needs the c_k of Σ_k λ_k c_k ‖W‖)",
+        )
+    if hasattr(penalty, "detach"):  # a torch tensor
+        penalty = penalty.detach().cpu().numpy()
+    try:
+        coef = np.array(penalty, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise fail(
+            source,
+            f"give {p} real coefficients c_k, one per objective",
+            type(penalty).__name__,
+            f"pass a sequence of {p} non-negative numbers in the order of {family.names}",
+        ) from None
+    if coef.shape != (p,) or np.ndim(penalty) > 1:
+        raise fail(
+            source,
+            f"give {p} coefficients c_k, one per objective ({family.names})",
+            f"shape {np.shape(penalty)}",
+            f"pass a 1-D array of length {p}",
+        )
+    if not np.all(np.isfinite(coef)) or np.any(coef < 0):
+        raise fail(
+            source,
+            "give finite coefficients c_k >= 0 (the penalty Σ_k λ_k c_k ‖W‖ must be convex)",
+            coef,
+            "replace NaN, inf and negative entries, e.g. by 0 for no penalty",
+        )
+    coef.setflags(write=False)
+    return coef
 
 
 def _family(
@@ -360,14 +461,4 @@ def _with_scales(problem: LinearProblem, scales: np.ndarray) -> LinearProblem:
         Objective(o.name, o.loss, o.rows, o.targets, float(s))
         for o, s in zip(problem.objectives, scales, strict=True)
     )
-    return LinearProblem(
-        problem.X,
-        problem.n_features,
-        problem.fit_intercept,
-        problem.task,
-        problem.n_outputs,
-        objectives,
-        problem.l2,
-        problem.classes,
-        problem.family,
-    )
+    return replace(problem, objectives=objectives)

@@ -1,10 +1,12 @@
 """The cvxpy formulation: the epigraph of the worst case, with Λ's support function dualized.
 
-    minimize    σ_Λ(t) + l2 ‖W‖²      over Θ, t ∈ R^p, S_k
-    subject to  L̂_k(S_k) ≤ t_k,  S_k = X̃_k Θ          (k = 1..p)
+    minimize    σ_Λ(t) + l2 ‖W‖²      over Θ, t ∈ R^p, S_k, u
+    subject to  L̂_k(S_k) + c_k u ≤ t_k,  S_k = X̃_k Θ   (k = 1..p),   ‖W‖_F ≤ u
 
 σ_Λ(t) = max over λ ∈ Λ of ⟨λ, t⟩ is nondecreasing in t (Λ lies in the non-negative orthant),
-so the epigraph is exact, and the multipliers of ``L̂_k ≤ t_k`` are a maximizing λ. The set
+and so is the left side in u (c_k ≥ 0), so the epigraph is exact, and the multipliers of the
+first constraints are a maximizing λ. Without a λ-dependent penalty (every c_k = 0) u and its
+cone are left out. The set
 writes σ_Λ itself (:meth:`~almo.mixtures.MixtureSet.support_function`, a conic dual).
 
 A set without a conic description (a user-defined :class:`~almo.mixtures.MixtureSet` with only
@@ -101,14 +103,22 @@ def solve_cvxpy(
     D, C = problem.shape
     theta = cp.Variable((D, C))
     t = cp.Variable(problem.p)
-    loss_cons, score_cons = [], []
+    loss_cons, score_cons, norm_cons = [], [], []
+    coef = problem.norm_coef
+    u = None
+    if coef is not None:  # the epigraph variable of ‖W‖_F
+        u = cp.Variable(nonneg=True)
+        norm_cons.append(cp.norm(theta[: problem.n_features], "fro") <= u)
     for k, o in enumerate(problem.objectives):
         if score_variables:
             S = cp.Variable((o.rows.size, C))
             score_cons.append(S == problem.X[o.rows] @ theta)
         else:
             S = problem.X[o.rows] @ theta
-        loss_cons.append(o.weight * loss_expression(o.loss, problem.task, S, o.targets) <= t[k])
+        term = o.weight * loss_expression(o.loss, problem.task, S, o.targets)
+        if coef is not None and u is not None and coef[k] > 0:
+            term = term + float(coef[k]) * u
+        loss_cons.append(term <= t[k])
     penalty = problem.l2 * cp.sum_squares(theta[: problem.n_features])
     # Interior-point tolerances well below the requested gap: the certificate, not the solver's
     # status, decides whether the result is accepted.
@@ -125,10 +135,17 @@ def solve_cvxpy(
         sigma, extra = mixture_set.support_function(t)
     except NotImplementedError:
         prob, seconds, n_iter = _cutting_planes(
-            problem, mixture_set, theta, t, [*loss_cons, *score_cons], penalty, tol, options
+            problem,
+            mixture_set,
+            theta,
+            t,
+            [*loss_cons, *score_cons, *norm_cons],
+            penalty,
+            tol,
+            options,
         )
     else:
-        prob = cp.Problem(cp.Minimize(sigma + penalty), loss_cons + score_cons + extra)
+        prob = cp.Problem(cp.Minimize(sigma + penalty), loss_cons + score_cons + norm_cons + extra)
         seconds = solve(prob, "the epigraph problem", fix=_FIX, **options)
         n_iter = int(prob.solver_stats.num_iters or 0)
     if theta.value is None:
@@ -191,7 +208,7 @@ def _cutting_planes(
         )
         n_iter += int(prob.solver_stats.num_iters or 0)
         theta_now = np.asarray(theta.value, dtype=np.float64)
-        worst = mixture_set.worst_case(problem.losses(theta_now))
+        worst = mixture_set.worst_case(problem.game_losses(theta_now))
         upper = worst.value + problem.penalty(theta_now)
         if upper - float(prob.value) <= 0.5 * tol * max(1.0, abs(upper)):
             break

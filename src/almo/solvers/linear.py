@@ -26,13 +26,15 @@ Method = Literal["auto", "cvxpy", "dual_newton"]
 
 @dataclass(frozen=True, eq=False)  # array fields: identity comparison, like a fitted model
 class LinearSolution:
-    """A certified solution of min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k + l2 ‖W‖².
+    """A certified solution of min over (W, b) of max over λ ∈ Λ of Σ_k λ_k (L̂_k + c_k ‖W‖)
+    + l2 ‖W‖² (c_k = 0 without a ``penalty``).
 
     Attributes
     ----------
     value : float
-        Worst case over Λ of the objectives at the returned model, plus the penalty: an upper
-        bound on the optimum (exact evaluation, ``mixture_set.worst_case``).
+        Worst case over Λ of the objectives plus their penalties c_k ‖W‖ at the returned model,
+        plus l2 ‖W‖²: an upper bound on the optimum (exact evaluation,
+        ``mixture_set.worst_case``).
     lower_bound : float
         A Fenchel dual value g(λ) ≤ the optimum at ``weights`` (valid up to rounding).
     gap : float
@@ -46,8 +48,9 @@ class LinearSolution:
         (n_classes,) or (1,) for classification, a float for regression (0 without intercept).
     report : ObjectiveReport
         The returned model on the training data in the library's one vocabulary: raw and
-        normalized objectives, the penalty l2‖W‖² (the same for every objective), the worst
-        case over Λ with its λ* (``report.penalized_worst_case == value``).
+        normalized objectives, the penalty r_k = c_k ‖W‖ + l2 ‖W‖² of each objective (the
+        ridge part is the same for every objective, as λ sums to 1), the worst case over Λ
+        with its λ* (``report.penalized_worst_case == value`` up to rounding).
     status : {"optimal", "inaccurate"}
         "optimal" when ``gap <= tol * max(1, |value|)``.
     method : {"cvxpy", "dual_newton"}
@@ -58,6 +61,9 @@ class LinearSolution:
         Wall-clock time, certification included.
     classes_ : np.ndarray or None
         Class labels of a classifier, in score-column order.
+    penalty_coefficients : np.ndarray of shape (p,) or None
+        The c_k of the λ-dependent penalty Σ_k λ_k c_k ‖W‖_F (zeros without ``penalty``; None
+        only for a solution built by hand).
 
     Examples
     --------
@@ -85,6 +91,7 @@ class LinearSolution:
     n_iter: int
     seconds: float
     classes_: np.ndarray | None = None
+    penalty_coefficients: np.ndarray | None = None
 
     @property
     def losses(self) -> np.ndarray:
@@ -135,8 +142,10 @@ def solve_linear(
     tol: float = 1e-6,
     max_iter: int | None = None,
     method: Method = "auto",
+    penalty: Any = None,
 ) -> LinearSolution:
-    """Solve min over (W, b) of max over λ ∈ Λ of Σ_k λ_k L̂_k(W, b) + l2 ‖W‖²_F, certified.
+    """Solve min over (W, b) of max over λ ∈ Λ of Σ_k λ_k (L̂_k(W, b) + c_k ‖W‖_F) + l2 ‖W‖²_F,
+    certified (c = 0 unless ``penalty`` is given).
 
     The model is linear: scores ``X W + b`` (softmax scores for multiclass, one score read as
     the logits (0, s) for binary labels, a prediction for regression). Objective k is a convex
@@ -182,6 +191,16 @@ def solve_linear(
         squared, huber, binary squared_hinge). ``"cvxpy"``: the epigraph formulation
         (:mod:`almo.solvers.cvxpy_form`), any convex loss and l2 ≥ 0, mixture sets Simplex,
         BoxSimplex, Polytope and PriorBall. ``"auto"`` takes dual_newton where it applies.
+    penalty : None, array of shape (p,), or an object with ``linear_coefficients``
+        A λ-dependent complexity penalty r_k(W) = c_k ‖W‖_F added to objective k (in the
+        units of the normalized objectives), so the adversary pays for weight on the objectives
+        with large c_k — ALMO's regularized game with the Rademacher bound
+        r_k = β μ_k R̂_{S_k}(W) of a norm-bounded linear class, whose R̂ is linear in ‖W‖.
+        Give the c_k (finite, ≥ 0, in the order of the objective names) or an object whose
+        ``linear_coefficients(X, family, groups=None, y=None)`` returns them; it is called with
+        the features, the (calibrated) family, the rows' integer group ids 0..G-1 and y. Both
+        methods handle the penalty exactly (it is non-smooth at W = 0) and the certificate
+        covers it. None (or all c_k = 0) solves the unpenalized game.
 
     Returns
     -------
@@ -193,7 +212,8 @@ def solve_linear(
     ------
     ALMOValueError
         Bad input: NaN in X, a loss that is not convex for linear models (brier, focal,
-        zero_one), y of the wrong kind, a mixture set of the wrong size, an unknown method.
+        zero_one), y of the wrong kind, a mixture set of the wrong size, an unknown method,
+        penalty coefficients that are negative, non-finite or not one per objective.
 
     Notes
     -----
@@ -216,9 +236,28 @@ def solve_linear(
     ... )
     >>> sol.names, sol.status
     (('squared', 'absolute'), 'optimal')
+
+    A penalty c_k ‖W‖ per objective: here the objectives of the small group pay ten times
+    more for the norm of W, which shrinks the model, and the report carries r_k = c_k ‖W‖
+    (plus the ridge term) next to each objective.
+
+    >>> groups = (X[:, 0] > 1.0).astype(int)  # group 1 is small
+    >>> c = [0.01, 0.1, 0.01, 0.1]  # squared@group0, squared@group1, absolute@...
+    >>> pen = solve_linear(
+    ...     X, y, ["squared", "absolute"], groups=groups, l2=0.01, normalize="initial", penalty=c
+    ... )
+    >>> free = solve_linear(
+    ...     X, y, ["squared", "absolute"], groups=groups, l2=0.01, normalize="initial"
+    ... )
+    >>> pen.status, bool(np.linalg.norm(pen.coef_) < np.linalg.norm(free.coef_))
+    ('optimal', True)
+    >>> bool(abs(pen.report.penalized_worst_case - pen.value) < 1e-9)
+    True
+    >>> pen.penalty_coefficients.tolist()
+    [0.01, 0.1, 0.01, 0.1]
     """
     start = time.perf_counter()
-    problem = build_problem(X, y, losses, groups, l2, normalize, fit_intercept)
+    problem = build_problem(X, y, losses, groups, l2, normalize, fit_intercept, penalty)
     if mixture_set is None:
         mixture_set = Simplex(problem.p)
     if not isinstance(mixture_set, MixtureSet) or mixture_set.p != problem.p:
@@ -254,7 +293,7 @@ def solve_linear(
         res_c = solve_cvxpy(problem, mixture_set, tol, max_iter, score_variables=not fast)
         theta, n_iter = res_c.theta, res_c.n_iter
         lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
-        upper = mixture_set.worst_case(problem.losses(theta)).value + problem.penalty(theta)
+        upper = mixture_set.worst_case(problem.game_losses(theta)).value + problem.penalty(theta)
         candidates = [
             0.0,
             dual_bound(problem, lam, res_c.unit_duals),
@@ -263,7 +302,7 @@ def solve_linear(
         if fast:
             # g(λ) to high accuracy: an exact inner Newton solve from the cvxpy point.
             unit = np.array([o.weight for o in problem.objectives])
-            inner = InnerSolver(problem).solve(lam * unit, theta)
+            inner = InnerSolver(problem).solve(lam * unit, theta, problem.norm_weight(lam))
             candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
         lower = max(candidates)
     return _solution(
@@ -314,12 +353,17 @@ def _solution(
         coef, intercept = W.T.copy(), b.copy()
     logger.info("solve_linear %s: value %.10g, gap %.3g, %d iterations", method, upper, gap, n_iter)
     batch = problem.batch(theta)
+    penalty = np.full(problem.p, problem.penalty(theta))
+    coefficients = np.zeros(problem.p)
+    if problem.norm_coef is not None:
+        coefficients = problem.norm_coef.copy()
+        penalty = penalty + coefficients * problem.coef_norm(theta)
     report = ObjectiveReport.from_values(
         problem.names,
         batch.means(normalized=False),
         problem.scales,
         mixture_set,
-        penalty=np.full(problem.p, problem.penalty(theta)),
+        penalty=penalty,
         counts=batch.total_counts,
     )
     return LinearSolution(
@@ -335,6 +379,7 @@ def _solution(
         n_iter=int(n_iter),
         seconds=float(seconds),
         classes_=problem.classes,
+        penalty_coefficients=coefficients,
     )
 
 
