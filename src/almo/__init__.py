@@ -12,6 +12,12 @@ contaminated-retraining simulator (:mod:`almo.sources`).
 """
 
 from almo._validation import ALMOValueError, NonFiniteLossError
+from almo.complexity import (
+    BoundReport,
+    RademacherPenalty,
+    cross_validated_beta,
+    generalization_bound,
+)
 from almo.exceptions import DivergenceError, SolverError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
@@ -43,6 +49,7 @@ __all__ = [
     "ALMOValueError",
     "Averaged",
     "BestResponse",
+    "BoundReport",
     "BoxSimplex",
     "Callback",
     "Checkpoint",
@@ -68,10 +75,13 @@ __all__ = [
     "PriorBall",
     "ProgressBar",
     "ProjectedAscent",
+    "RademacherPenalty",
     "Simplex",
     "SolverError",
     "WeightRule",
     "WorstCase",
+    "cross_validated_beta",
+    "generalization_bound",
     "make_loss",
     "solve_linear",
 ]
