@@ -19,6 +19,7 @@ BENCHMARKS = [
     "trainer_overhead.py",
     "collapse.py",
     "convergence.py",
+    "heldout.py",
 ]
 
 
