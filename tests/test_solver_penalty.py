@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from almo import ALMOValueError, BoxSimplex, ObjectiveFamily, Simplex
+from almo.mixtures import MixtureSet
 from almo.solvers import solve_linear
 from almo.solvers._certificate import dual_bound
 from almo.solvers._inner import InnerSolver
@@ -256,6 +257,41 @@ def test_multiclass_against_a_softmax_reference():
         assert abs(sol.value - prob.value) <= (TOL[l2] + 1e-7) * max(1.0, prob.value)
         assert sol.lower_bound <= prob.value + 1e-7
         assert np.abs(sol.coef_.T - W.value).max() <= 1e-3
+
+
+class CappedSet(MixtureSet):
+    """λ ≤ 0.5 on the simplex, known to the solver only by its methods (no conic form)."""
+
+    def __init__(self, p):
+        self.p = p
+        self._box = BoxSimplex(lower=np.zeros(p), upper=np.full(p, 0.5))
+
+    def _project_np(self, v):
+        return self._box.project(v)
+
+    def _worst_case_np(self, ell):
+        return self._box.worst_case(ell).weights
+
+    def _contains_np(self, w, atol):
+        return self._box.contains(w[0] if w.ndim == 2 else w, atol)
+
+    def _uniform(self):
+        return np.full(self.p, 1.0 / self.p)
+
+
+@pytest.mark.parametrize("method", ["dual_newton", "cvxpy"])
+def test_a_set_without_conic_form(method):
+    """cvxpy then runs Kelley's cutting planes on the penalized terms; dual Newton projects."""
+    X, y, groups = _binary(11)
+    c = np.array([0.02, 0.4, 0.02, 0.1])
+    box = BoxSimplex(lower=np.zeros(4), upper=np.full(4, 0.5))
+    opt, _, _ = reference(X, y, groups, SMOOTH, c, 0.05, box)
+    sol = _solve(
+        X, y, SMOOTH, groups=groups, l2=0.05, penalty=c, mixture_set=CappedSet(4), method=method
+    )
+    assert sol.method == method
+    assert abs(sol.value - opt) <= (1e-6 + 1e-7) * max(1.0, opt)
+    assert sol.lower_bound <= opt + 1e-7
 
 
 # ---------------------------------------------------------------- W = 0 and the inner solver
