@@ -178,6 +178,7 @@ def linear_bound(
         parameters={
             "norm": norm,
             "norm_radius": B,
+            "log_weight": log_weight,
             "feature_radius": r,
             "score_radius": R,
             "lipschitz": mu,
@@ -192,12 +193,12 @@ def _task(y: np.ndarray, n_outputs: int) -> str:
     return "multiclass" if n_outputs > 1 else "binary"
 
 
-def _group_ids(groups: Any) -> tuple[np.ndarray | None, int | None]:
-    """solve_linear's shorthand: integer ids (groups 0..max) or labels (sorted)."""
+def _group_ids(groups: Any) -> tuple[np.ndarray | None, int | list[str] | None]:
+    """solve_linear's shorthand: integer ids (groups 0..max) or labels (sorted, named)."""
     if groups is None:
         return None, None
     arr = np.asarray(groups).reshape(-1)
     if np.issubdtype(arr.dtype, np.integer):
         return arr.astype(np.int64), int(arr.max()) + 1
     labels, ids = np.unique(arr, return_inverse=True)
-    return ids.astype(np.int64), labels.size
+    return ids.astype(np.int64), [str(v) for v in labels]

@@ -408,9 +408,11 @@ def _generic(
     p = rho.size
     rho = _vector("complexities", rho, p)
     names: tuple[str, ...] = tuple(f"objective{k}" for k in range(p))
+    given_worst = False
     if hasattr(source, "normalized") and hasattr(source, "names"):
         names, empirical = tuple(source.names), np.asarray(source.normalized, dtype=float)
     elif np.ndim(source) == 0:
+        given_worst = True
         empirical = np.full(p, np.nan)
     else:
         empirical = np.asarray(source, dtype=np.float64).reshape(-1)
@@ -424,7 +426,7 @@ def _generic(
     mset = Simplex(p) if mixture_set is None else mixture_set
     if not isinstance(mset, MixtureSet) or mset.p != p:
         raise fail("mixture_set", f"be a MixtureSet over {p} objectives", mset, f"Simplex({p})")
-    if np.ndim(source) == 0:
+    if given_worst:
         worst = float(source)
     else:
         if not np.all(np.isfinite(empirical)):
