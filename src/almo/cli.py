@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     from almo.sources import cli as sources_cli
 
     sources_cli.add_parser(subparsers)
+    from almo import bound_cli
+
+    bound_cli.add_parser(subparsers)
     return parser
 
 
