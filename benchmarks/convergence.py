@@ -312,6 +312,11 @@ def make_trainer(spec: RuleSpec, instance: Instance, optimum: Optimum, seed: int
         kwargs["weight_rule"] = spec.weight_rule()
     if spec.peer_optimizer:
         kwargs["optimizer"] = default_optimizer(model, family)
+        # ... with the default optimizer's step-size schedule too (a passed optimizer keeps
+        # its own step size unless told otherwise).
+        kwargs["lr_schedule"] = MinimaxTrainer(
+            copy.deepcopy(model), family, verbose=False, device="cpu", seed=None
+        ).lr_schedule
     if spec.method is not None:
         kwargs["method"] = spec.method
     return MinimaxTrainer(

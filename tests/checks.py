@@ -569,3 +569,20 @@ def loss_vectors(draw: Any, p: int, magnitudes: Sequence[float] = DEFAULT_MAGNIT
     values[np.abs(values) < 1e-12] = 0.0
     scales = draw(st.lists(st.sampled_from(list(magnitudes)), min_size=p, max_size=p))
     return values * np.array(scales, dtype=np.float64)
+
+
+def poly_weights(n: int, power: float) -> np.ndarray:
+    """Weights of iterates 0..n-1 in the polynomial-decay average with exponent ``power``.
+
+    Unrolled from its definition: iterate s enters with rate r_s = (η+1)/(s+η+1) (r_0 = 1) and
+    every later step keeps a share 1 − r_u of it; η = 0 gives the plain mean 1/n.
+    """
+    rates = np.array([1.0] + [(power + 1.0) / (s + power + 1.0) for s in range(1, n)])
+    keep = np.concatenate([np.cumprod((1.0 - rates[1:])[::-1])[::-1], [1.0]])
+    return rates * keep
+
+
+def poly_average(iterates: Any, power: float) -> Any:
+    """The polynomial-decay average of a list of arrays or tensors, by its weights."""
+    w = poly_weights(len(iterates), power)
+    return sum(float(wi) * it for wi, it in zip(w, iterates, strict=True))

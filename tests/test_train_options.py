@@ -13,6 +13,7 @@ from almo._validation import ALMOValueError
 from almo.objectives import ObjectiveFamily
 from almo.train import LambdaCallback, MinimaxTrainer
 from almo.weights import ExponentiatedAscent, ProjectedAscent
+from checks import poly_average, poly_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -163,7 +164,8 @@ def test_history_every_defaults_to_one_per_hundred_objectives():
 # -- averaged λ and θ ----------------------------------------------------------------------------
 @pytest.mark.parametrize("lambda_every", [1, 2])
 def test_average_weights_is_the_mean_of_the_lambda_iterates(lambda_every):
-    """The mean covers λ_0 and each λ step (every ``lambda_every`` θ steps), per epoch too."""
+    """The average covers λ_0 and each λ step (every ``lambda_every`` θ steps), per epoch too,
+    with the polynomial-decay weights of the trainer's ``average_power``."""
     x, y, g = _data()
     trainer = _trainer(
         weight_rule=ProjectedAscent(lr=0.7), history_every=1, lambda_every=lambda_every
@@ -172,12 +174,14 @@ def test_average_weights_is_the_mean_of_the_lambda_iterates(lambda_every):
     iterates = [np.full(4, 0.25)] + [
         h.step_weights[t] for t in range(12) if (t + 1) % lambda_every == 0
     ]
+    power = trainer.average_power
+    assert power == 7.0  # the default
     np.testing.assert_allclose(
-        trainer.average_weights, np.mean(iterates, axis=0), rtol=0, atol=1e-14
+        trainer.average_weights, poly_average(iterates, power), rtol=0, atol=1e-14
     )
     first_epoch = iterates[: 1 + 6 // lambda_every]
     np.testing.assert_allclose(
-        h.epochs[0].average_weights, np.mean(first_epoch, axis=0), rtol=0, atol=1e-14
+        h.epochs[0].average_weights, poly_average(first_epoch, power), rtol=0, atol=1e-14
     )
     np.testing.assert_array_equal(h.epochs[1].weights, h.step_weights[-1])
     assert not np.allclose(trainer.average_weights, trainer.weights, atol=1e-3)
@@ -196,13 +200,41 @@ def test_averaged_model_is_the_mean_of_the_parameter_iterates():
     avg = trainer.averaged_model()
     assert avg is not trainer.model
     for k, q in enumerate(avg.parameters()):
-        expected = torch.stack([it[k] for it in iterates]).mean(dim=0)
+        expected = poly_average([it[k] for it in iterates], trainer.average_power)
         torch.testing.assert_close(q.detach(), expected, rtol=1e-12, atol=1e-13)
         assert not torch.allclose(q, iterates[-1][k], atol=1e-4)  # not the last iterate
     # The copy is independent: training it does not touch the trainer's model.
     with torch.no_grad():
         avg.weight.add_(1.0)
     torch.testing.assert_close(trainer.model.weight.detach(), iterates[-1][0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 7.0])
+def test_the_averages_weigh_iterates_by_the_chosen_power(power):
+    x, y, g = _data()
+    model = _model()
+    iterates = [[q.detach().clone() for q in model.parameters()]]
+    cb = LambdaCallback(
+        on_step_end=lambda tr: iterates.append([q.detach().clone() for q in tr.model.parameters()])
+    )
+    trainer = _trainer(model, weight_rule=ProjectedAscent(lr=0.5), average_power=power)
+    h = trainer.fit(_batches(x, y, g), epochs=2, callbacks=[cb])
+    for k, q in enumerate(trainer.averaged_model().parameters()):
+        expected = poly_average([it[k] for it in iterates], power)
+        torch.testing.assert_close(q.detach(), expected, rtol=1e-12, atol=1e-13)
+    lam = [np.full(4, 0.25), *h.step_weights]
+    np.testing.assert_allclose(trainer.average_weights, poly_average(lam, power), atol=1e-14)
+    if power == 0:
+        np.testing.assert_allclose(trainer.average_weights, np.mean(lam, axis=0), atol=1e-15)
+    else:  # the last iterates weigh more than the first
+        w = poly_weights(len(lam), power)
+        assert w[-1] > w[len(w) // 2] > w[1] and w.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "high"])
+def test_bad_average_power_is_refused(bad):
+    with pytest.raises(ALMOValueError, match="average_power"):
+        _trainer(average_power=bad)
 
 
 def test_without_average_model_the_averaged_model_is_the_last_iterate():

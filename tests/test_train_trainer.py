@@ -14,6 +14,7 @@ from almo.losses import LOSSES
 from almo.objectives import ObjectiveFamily
 from almo.train import Evaluation, History, LambdaCallback, MinimaxTrainer
 from almo.weights import Averaged, ExponentiatedAscent, FixedWeights, ProjectedAscent
+from checks import poly_average
 
 
 def _data(n=96, d=5, classes=3, groups=3, seed=0):
@@ -122,7 +123,7 @@ def test_sgda_weights_replay_the_rule_on_the_recorded_losses():
     rule = ProjectedAscent(lr=0.2)
     trainer = MinimaxTrainer(_mlp(), family, weight_rule=rule, verbose=False)
     history = trainer.fit(_batches(x, y, g), epochs=2)
-    replay, state = Averaged(rule), None
+    replay, state = Averaged(rule, power=trainer.average_power), None
     state = replay.init(Simplex(family.p))
     for k, losses in enumerate(history.step_losses):
         state = replay.update(state, losses)
@@ -279,7 +280,7 @@ def test_evaluation_matches_manual_means_and_averaged_iterate():
     mean_model = copy.deepcopy(model)
     with torch.no_grad():
         for k, q in enumerate(mean_model.parameters()):
-            q.copy_(torch.stack([it[k] for it in iterates]).mean(0))
+            q.copy_(poly_average([it[k] for it in iterates], trainer.average_power))
     manual_avg = MinimaxTrainer(mean_model, family, verbose=False).evaluate(evalset)
     np.testing.assert_allclose(h.epochs[0].averaged.losses, manual_avg.losses, rtol=1e-5)
     np.testing.assert_allclose(trainer.evaluate(evalset).losses, ev.losses, rtol=1e-12)

@@ -15,6 +15,7 @@ from almo.weights import (
     FixedWeights,
     ProjectedAscent,
 )
+from checks import poly_weights
 
 
 def sort_projection(v):
@@ -198,7 +199,7 @@ def test_bad_input_messages():
 
 def test_repr():
     assert repr(ProjectedAscent(0.1)) == "ProjectedAscent(lr=0.1, schedule='constant')"
-    assert repr(Averaged(BestResponse())) == "Averaged(rule=BestResponse())"
+    assert repr(Averaged(BestResponse())) == "Averaged(rule=BestResponse(), power=0.0)"
 
 
 def _sets():
@@ -254,3 +255,35 @@ def test_averaged_rejects_a_foreign_state():
     plain = ProjectedAscent(0.1).init(Simplex(2))
     with pytest.raises(ALMOValueError, match=r"`state` must come from this rule's init"):
         rule.update(plain, [1.0, 0.0])
+
+
+def test_polynomial_averaging_with_power_one_weighs_iterate_s_by_s_plus_one():
+    """Closed form: with η = 1 the rate 2/(t+2) gives weights ∝ (s + 1)."""
+    rng = np.random.default_rng(3)
+    rule = Averaged(ProjectedAscent(lr=0.3), power=1.0)
+    state = rule.init(Simplex(3))
+    iterates = [state.weights.copy()]
+    for _ in range(25):
+        state = rule.update(state, rng.normal(size=3))
+        iterates.append(state.weights.copy())
+    s = np.arange(len(iterates)) + 1.0
+    expected = (s[:, None] * np.array(iterates)).sum(0) / s.sum()
+    np.testing.assert_allclose(state.average, expected, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(poly_weights(len(iterates), 1.0), s / s.sum(), atol=1e-15)
+    assert Simplex(3).contains(state.average)
+
+
+def test_power_zero_is_the_plain_mean_bitwise():
+    rng = np.random.default_rng(4)
+    plain, zero = Averaged(ProjectedAscent(lr=0.3)), Averaged(ProjectedAscent(lr=0.3), power=0)
+    a, b = plain.init(Simplex(3)), zero.init(Simplex(3))
+    for _ in range(10):
+        v = rng.normal(size=3)
+        a, b = plain.update(a, v), zero.update(b, v)
+    np.testing.assert_array_equal(a.average, b.average)
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("inf"), "x"])
+def test_averaged_refuses_a_bad_power(bad):
+    with pytest.raises(ALMOValueError, match="power"):
+        Averaged(ProjectedAscent(0.1), power=bad)

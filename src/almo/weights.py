@@ -364,10 +364,20 @@ class BestResponse(WeightRule):
 class Averaged(WeightRule):
     r"""Wrap a rule and keep the running average of its iterates next to the last one.
 
-    .. math:: \bar λ_t = \frac{1}{t+1} \sum_{s=0}^{t} λ_s
+    .. math:: \bar λ_t = \bar λ_{t-1} + \frac{η + 1}{t + η + 1} (λ_t - \bar λ_{t-1})
 
-    ``state.weights`` is the inner rule's last iterate; ``state.average`` the mean, which lies in
-    Λ because Λ is convex.
+    With ``power`` η = 0 this is the plain mean (λ_0 + … + λ_t)/(t + 1); with η > 0 it is
+    polynomial-decay averaging (Shamir & Zhang 2013): iterate s weighs about (s/t)^η, so the
+    early transient is forgotten while the average still spans a fraction ≈ (η+1)/(2η+1) of the
+    run (its effective sample size). ``state.weights`` is the inner rule's last iterate;
+    ``state.average`` the average, which lies in Λ because Λ is convex.
+
+    Parameters
+    ----------
+    rule : WeightRule
+        The rule whose iterates are averaged (not itself ``Averaged``).
+    power : float, default 0
+        η ≥ 0.
 
     Examples
     --------
@@ -380,7 +390,7 @@ class Averaged(WeightRule):
     [0.75, 0.25]
     """
 
-    def __init__(self, rule: WeightRule):
+    def __init__(self, rule: WeightRule, power: float = 0.0):
         if not isinstance(rule, WeightRule) or isinstance(rule, Averaged):
             raise fail(
                 "rule",
@@ -389,6 +399,7 @@ class Averaged(WeightRule):
                 "pass e.g. Averaged(ProjectedAscent(lr=0.1))",
             )
         self.rule = rule
+        self.power = check_positive("power", power, allow_zero=True)
 
     def init(self, mixture_set: MixtureSet) -> AveragedState:
         inner = self.rule.init(mixture_set)
@@ -404,7 +415,11 @@ class Averaged(WeightRule):
             )
         inner = self.rule.update(state.inner, losses, present=present)
         t = inner.step
-        average = state.average + (inner.weights - state.average) / (t + 1)
+        if self.power == 0:
+            average = state.average + (inner.weights - state.average) / (t + 1)
+        else:
+            rate = (self.power + 1.0) / (t + self.power + 1.0)
+            average = state.average + (inner.weights - state.average) * rate
         return AveragedState(inner.weights, t, state.mixture_set, average, inner)
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> AveragedState:

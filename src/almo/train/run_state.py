@@ -55,6 +55,9 @@ class RunState:
         Running mean of the parameters θ_0, …, θ_t (None when the trainer keeps no average).
     avg_n : int
         Number of θ steps in that mean (it covers ``avg_n + 1`` iterates).
+    avg_power : float
+        η of the polynomial-decay average: avg += (θ_t − avg)·(η + 1)/(t + η + 1); 0 is the
+        plain mean. Part of the configuration, not of the checkpointed state.
     loss_reference : ndarray (p,)
         Each objective's first observed value (NaN until seen): the reference the divergence
         check compares against (:class:`~almo.train.steps.Divergence`), filled in place.
@@ -71,6 +74,7 @@ class RunState:
     last_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     avg_params: list[torch.Tensor] | None = None
     avg_n: int = 0
+    avg_power: float = 0.0
     loss_reference: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
@@ -101,11 +105,12 @@ class RunState:
         self.epoch_sum, self.epoch_n = np.zeros(self.p), 0
 
     def average_parameters(self, params: list[torch.Tensor]) -> None:
-        """Fold θ_t into the running mean: avg += (θ_t − avg) / (t + 1), in one fused call."""
+        """Fold θ_t into the average: avg += (θ_t − avg)·(η + 1)/(t + η + 1), one fused call."""
         if self.avg_params is None:
             return
         self.avg_n += 1
-        torch._foreach_lerp_(self.avg_params, params, 1.0 / (self.avg_n + 1))
+        eta = self.avg_power
+        torch._foreach_lerp_(self.avg_params, params, (eta + 1.0) / (self.avg_n + eta + 1.0))
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values (loadable with ``torch.load(weights_only=True)``)."""

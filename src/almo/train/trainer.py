@@ -68,6 +68,10 @@ __all__ = ["MinimaxTrainer"]
 logger = logging.getLogger("almo.train")
 Method = Literal["sgda", "simultaneous", "mirror_prox"]
 METHODS = ("sgda", "simultaneous", "mirror_prox")
+#: The default θ optimizer's step size: Adam's, before the 1/√(1 + t/T) schedule.
+DEFAULT_LR = 1e-2
+#: T of that schedule, in epochs: the step size halves after 3·3 = 9 epochs, quarters after 45.
+DECAY_EPOCHS = 3.0
 
 
 class MinimaxTrainer:
@@ -95,7 +99,8 @@ class MinimaxTrainer:
         chain is ``trainer.lambda_rule``.
     optimizer : torch.optim.Optimizer or callable, optional
         An optimizer over ``model``'s parameters, or a factory ``params -> optimizer``.
-        Default ``torch.optim.Adam(lr=1e-3)``.
+        Default ``torch.optim.Adam(lr=1e-2)`` with the ``"inv_sqrt"`` step-size schedule (see
+        ``lr_schedule`` and the convergence notes below).
     penalty : callable, optional
         ``penalty(model) -> Tensor (p,)``: the game becomes Σ_k λ_k (ℓ_k + r_k).
     method : {"sgda", "simultaneous", "mirror_prox"}
@@ -109,7 +114,17 @@ class MinimaxTrainer:
     verbose : bool
         Show a progress bar (only on a terminal, only on rank 0).
     average_model : bool
-        Keep the running mean of the parameters (one extra copy) and evaluate it each epoch.
+        Keep the running average of the parameters (one extra copy) and evaluate it each epoch.
+    average_power : float
+        η ≥ 0 of the polynomial-decay averages of θ and of λ: iterate s of t weighs about
+        (s/t)^η, so the early transient is forgotten while the average still spans the last
+        part of the run; 0 is the plain mean. Default 7 (see the convergence notes below).
+    lr_schedule : {"auto", "constant", "inv_sqrt"} or callable
+        How θ's step size moves: ``"inv_sqrt"`` multiplies each parameter group's ``lr`` by
+        1/√(1 + t/T) at θ step t, with T three epochs of steps (1000 when the loader has no
+        length); a callable ``step -> factor`` multiplies it by its value; ``"constant"``
+        leaves the optimizer alone. ``"auto"`` (default) is ``"inv_sqrt"`` with the default
+        optimizer and ``"constant"`` with one you pass.
     history_every : int, optional
         Record λ and ℓ every this many steps; default ``max(1, p // 100)``.
     divergence_factor : float or None
@@ -158,6 +173,8 @@ class MinimaxTrainer:
         history_every: int | None = None,
         divergence_factor: float | None = 1e4,
         gap_tol: float | None = None,
+        average_power: float = 7.0,
+        lr_schedule: str | Callable[[int], float] = "auto",
     ) -> None:
         check_instance(
             "model",
@@ -228,7 +245,10 @@ class MinimaxTrainer:
             "be a WeightRule",
             "pass e.g. almo.weights.ProjectedAscent(lr=0.1)",
         )
-        self.weight_rule = rule if isinstance(rule, Averaged) else Averaged(rule)
+        self.average_power = check_positive("average_power", average_power, allow_zero=True)
+        self.weight_rule = (
+            rule if isinstance(rule, Averaged) else Averaged(rule, power=self.average_power)
+        )
         every = (
             self.weight_rule
             if int(lambda_every) == 1
@@ -241,6 +261,17 @@ class MinimaxTrainer:
         self.model = model.to(self.device)
         self.family = family.to(self.device)
         self.optimizer = _build_optimizer(optimizer, self.model)
+        if lr_schedule == "auto":
+            lr_schedule = "inv_sqrt" if optimizer is None else "constant"
+        if not (callable(lr_schedule) or lr_schedule in ("constant", "inv_sqrt")):
+            raise fail(
+                "lr_schedule",
+                "be 'auto', 'constant', 'inv_sqrt' or a callable step -> factor",
+                lr_schedule,
+                "pass lr_schedule='inv_sqrt'",
+            )
+        self.lr_schedule = lr_schedule
+        self._base_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]
         self.penalty, self.method = penalty, method
         self.lambda_every, self.seed, self.verbose = int(lambda_every), seed, bool(verbose)
         self.average_model = bool(average_model)
@@ -415,6 +446,7 @@ class MinimaxTrainer:
 
         # 2. Start the run, or put it back where the checkpoint left it.
         self.run = RunState.start(self.p, int(epochs))
+        self.run.avg_power = self.average_power
         self.history = History(self.names, self.history_every)
         self.steps_per_epoch = n_batches
         self._train_loader, self._eval_loader = train_loader, eval_loader
@@ -452,12 +484,18 @@ class MinimaxTrainer:
 
         # 3. The epochs: one step function per batch, an evaluation at the end of each.
         step_fn = STEPS[self.method]
+        lr_factor = self._lr_factor(n_batches)
+        groups = list(zip(self.optimizer.param_groups, self._base_lrs, strict=True))
         step_cbs = [c for c in self._callbacks if type(c).on_step_end is not Callback.on_step_end]
         param_views = [q.detach() for q in self._params]  # share storage: no per-step copy
         self.model.train()
         while self.run.epoch < self.run.epochs and not self.run.stop_training:
             started = time.perf_counter()
             for batch in self._epoch_batches(train_loader):
+                if lr_factor is not None:
+                    factor = lr_factor(self.run.step)
+                    for group, base in groups:
+                        group["lr"] = base * factor
                 self.state = step_fn(game, self.state, batch, self.run.step, self.run.epoch)
                 run = self.run
                 run.step += 1
@@ -480,6 +518,15 @@ class MinimaxTrainer:
         for c in self._callbacks:
             c.on_fit_end(self, self.history)
         return self.history
+
+    def _lr_factor(self, n_batches: int | None) -> Callable[[int], float] | None:
+        """The θ step-size multiplier as a function of the step, or None for "constant"."""
+        if callable(self.lr_schedule):
+            return self.lr_schedule
+        if self.lr_schedule == "constant":
+            return None
+        horizon = DECAY_EPOCHS * n_batches if n_batches else 1000.0
+        return lambda t: 1.0 / math.sqrt(1.0 + t / horizon)
 
     def _calibrate(self, loader: Iterable[Any]) -> None:
         """normalize="initial": each objective's raw value at the initial model, all data."""
@@ -681,6 +728,10 @@ class MinimaxTrainer:
             "weight_rule": repr(self.weight_rule),
             "optimizer": type(self.optimizer).__name__,
             "average_model": self.average_model,
+            "average_power": self.average_power,
+            "lr_schedule": self.lr_schedule
+            if isinstance(self.lr_schedule, str)
+            else repr(self.lr_schedule),
             "history_every": self.history_every,
             "penalty": self.penalty is not None,
             "divergence_factor": self.divergence_factor,
@@ -735,7 +786,7 @@ class MinimaxTrainer:
     def _load(self, path: Any) -> None:
         ck = load_checkpoint(path)
         saved, now = json.loads(ck["config"]), self.config()
-        free = ("seed", "divergence_factor", "gap_tol")  # may change between the runs
+        free = ("seed", "divergence_factor", "gap_tol", "lr_schedule")  # may change on resume
         diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
         if diff:
             raise fail(
@@ -802,7 +853,7 @@ class _SwapParameters:
 
 def _build_optimizer(optimizer: Any, model: torch.nn.Module) -> torch.optim.Optimizer:
     if optimizer is None:
-        return torch.optim.Adam(model.parameters(), lr=1e-3)
+        return torch.optim.Adam(model.parameters(), lr=DEFAULT_LR)
     if isinstance(optimizer, torch.optim.Optimizer):
         return optimizer
     if callable(optimizer):
