@@ -213,8 +213,8 @@ def test_generic_form_by_hand():
     assert rep.term("concentration") == pytest.approx(conc)
     assert rep.value == pytest.approx(0.5 + 0.2 + 0.2 + conc)
     assert rep.epsilon == 0.1
-    # s = m · max_λ Σ λ_k (M_k/M)² / m_k with m = max m_k
-    assert rep.parameters["s"] == pytest.approx(400 * spread / 4)
+    # s = m · max_λ Σ λ_k (M_k/M)² / m_k with m = Σ m_k (disjoint samples)
+    assert rep.parameters["s"] == pytest.approx(550 * spread / 4)
     expected = generalization_bound(
         [0.2, 0.5, 0.4],
         [0.05, 0.1, 0.02],

@@ -211,6 +211,7 @@ def _recompute(data: dict[str, Any], delta: float | None, epsilon: float | None)
         epsilon,
         constant=float(par["constant"]),
         log_weight=float(par.get("log_weight", 0.0)),
+        total=float(par["m"]),
         assumptions=rep.assumptions,
         parameters={k: v for k, v in par.items() if k not in _DERIVED},
     )

@@ -175,6 +175,7 @@ def linear_bound(
         constant=3.0,
         log_weight=log_weight,
         assumptions=assumptions,
+        total=stats.total,
         parameters={
             "norm": norm,
             "norm_radius": B,

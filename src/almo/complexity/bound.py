@@ -78,7 +78,8 @@ class BoundReport:
     weights : ndarray (p,)
         λ ∈ Λ attaining the complexity term's max.
     parameters : dict
-        M, s, log N(ε), δ', the constant a, and what the model class was (radius, κ_k...).
+        M, s, m (all rows), log N(ε), δ', the constant a, and what the model class was
+        (radius, κ_k...).
     """
 
     value: float
@@ -215,16 +216,18 @@ def assemble(
     *,
     constant: float,
     log_weight: float = 0.0,
+    total: float | None = None,
     assumptions: Sequence[str] = (),
     parameters: dict[str, Any] | None = None,
 ) -> BoundReport:
     """Sum the four terms; ε minimized over the grid unless given (``log_weight`` = log 1/w of
-    a union over model classes, added to log(1/δ))."""
+    a union over model classes, added to log(1/δ); ``total`` = m, the rows in all, which only
+    scales how s is reported)."""
     p = len(names)
     comp = mixture_set.worst_case(2.0 * complexity)
     M = float(loss_bound.max())
     spread = float(mixture_set.worst_case(loss_bound**2 / counts).value)
-    m = float(counts.max())
+    m = float(counts.max() if total is None else total)
     if epsilon is None:
         grid = [2.0**-j for j in range(EPSILON_GRID)]
         extra = math.log(EPSILON_GRID)
@@ -232,13 +235,13 @@ def assemble(
         grid, extra = [check_positive("epsilon", epsilon)], 0.0
     base = math.log(1.0 / delta) + log_weight + extra
 
-    def total(eps: float) -> tuple[float, float, float]:
+    def cost(eps: float) -> tuple[float, float, float]:
         log_n = cover_log_size(p, eps)
         conc = constant * math.sqrt(spread * (log_n + base) / 2.0)
         return M * eps + conc, conc, log_n
 
-    eps = min(grid, key=lambda e: total(e)[0])
-    _, conc, log_n = total(eps)
+    eps = min(grid, key=lambda e: cost(e)[0])
+    _, conc, log_n = cost(eps)
     s = spread * m / M**2 if M > 0 else 0.0
     a = f"{constant:g} " if constant != 1.0 else ""
     terms = (
@@ -434,8 +437,10 @@ def _generic(
         worst = float(mset.worst_case(empirical).value)
     M = _vector("loss_bound", loss_bound, p)
     counts = _vector("sample_sizes", sample_sizes, p, positive=True)
+    total = float(counts.sum())
     if shared:
         counts = np.full(p, counts.max())
+        total = float(counts.max())
     how = "one shared sample" if shared else "each objective its own independent sample S_k"
     assumptions = (
         f"objective k's normalized loss lies in [0, M_k], M = {M.max():.6g}",
@@ -456,4 +461,5 @@ def _generic(
         epsilon,
         constant=1.0 if expected else 3.0,
         assumptions=assumptions,
+        total=total,
     )
