@@ -382,3 +382,48 @@ def test_cross_validation_errors(rng):
         cross_validated_beta(X, y, "log_loss", groups=g)
     sel = cross_validated_beta(X, y, ObjectiveFamily("log_loss"), betas=[0.0], n_splits=2)
     assert sel.beta == 0.0
+
+
+def test_cross_validation_with_a_box_and_regression(rng):
+    X = rng.normal(size=(120, 3))
+    y = X @ np.array([1.0, -1.0, 0.5]) + rng.standard_t(3, size=120)
+    g = (X[:, 0] > 0.5).astype(int)
+    fam = ObjectiveFamily(["squared", "absolute"], groups=2, normalize=[1.0, 1.0, 1.0, 1.0])
+    box = BoxSimplex([0.1] * 4, [0.6] * 4)
+    sel = cross_validated_beta(
+        X,
+        y,
+        fam,
+        groups=g,
+        betas=[0.0, 0.01, 100.0],
+        n_splits=3,
+        mixture_set=box,
+        l2=1e-2,
+        method="cvxpy",
+    )
+    assert sel.scores.shape == (3,)
+    # a huge β leaves only the intercept: much worse than the fitted model on held-out data
+    assert sel.scores[2] > sel.scores[0] + 0.5
+    assert sel.beta in (0.0, 0.01)
+
+
+def test_held_out_worst_case_over_a_box(rng):
+    X, y, g = draw(100, rng)
+    fam = family()
+    box = BoxSimplex([0.1] * 5, [0.5] * 5)
+    sol = solve_linear(X, y, fam, groups=g, mixture_set=box, l2=1e-2)
+    value = held_out_worst_case(sol, X, y, fam, g, mixture_set=box)
+    assert value == pytest.approx(sol.report.worst_case)
+    assert value <= held_out_worst_case(sol, X, y, fam, g) + 1e-12
+
+
+def test_table_rows_carry_the_per_objective_numbers():
+    rep = generalization_bound(
+        [0.25, 0.5], [0.125, 0.0625], loss_bound=[1.0, 2.0], sample_sizes=[10, 30], epsilon=0.5
+    )
+    lines = rep.table(digits=4).splitlines()
+    assert "| objective0 | 10 | 0.2500 | 0.1250 | 1.0000 | 1.0000 |" in lines
+    assert "| objective1 | 30 | 0.5000 | 0.0625 | 2.0000 | 0.0000 |" in lines
+    assert any(
+        line.startswith("- objective k's normalized loss lies in [0, M_k]") for line in lines
+    )

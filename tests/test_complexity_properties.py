@@ -294,3 +294,57 @@ def test_bound_of_the_penalized_solution_uses_its_own_norm(rng):
     assert reps[1].parameters["norm"] < reps[0].parameters["norm"]
     assert reps[1].term("complexity") <= reps[0].term("complexity")
     assert Simplex(2).contains(reps[1].weights)
+
+
+# --- a network certified through the generic form -------------------------------------------
+
+
+def _net_data(n, gen):
+    Z = gen.normal(size=(n, 2))
+    Z /= np.maximum(1.0, np.linalg.norm(Z, axis=1, keepdims=True))  # ‖x‖ ≤ 1
+    g = (gen.random(n) < 0.3).astype(np.int64)
+    y = (Z[:, 0] * Z[:, 1] + 0.3 * gen.normal(size=n) > 0).astype(np.int64)
+    return Z, y, g
+
+
+def test_grs_certificate_covers_a_network(one_thread):
+    # the class fixed in advance: bias-free ReLU networks 2 → 6 → 1 with ‖W_1‖_F ≤ 2 and
+    # ‖W_2‖_F ≤ 2 (weights rescaled onto those balls after training). Scores then satisfy
+    # |f(x)| ≤ 4 ‖x‖ ≤ 4 =: R; the hinge loss (μ = √2, scalar score: one column) is in
+    # [0, 1 + √2 R]; ρ_k = μ · GRS(S_k). The certificate must hold on fresh data.
+    radii = (2.0, 2.0)
+    fresh = np.random.default_rng(99)
+    Xt, yt, gt = _net_data(40_000, fresh)
+    fam = ObjectiveFamily("hinge", groups=2)
+    mu = math.sqrt(2.0)
+    M = 1.0 + mu * radii[0] * radii[1]
+    covered = 0
+    for seed in range(8):
+        gen = np.random.default_rng(seed)
+        X, y, g = _net_data(200, gen)
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(2, 6, bias=False), torch.nn.ReLU(), torch.nn.Linear(6, 1, bias=False)
+        )
+        pen = RademacherPenalty(0.01, "mlp").fit(X, fam, g, y)
+        trainer = MinimaxTrainer(net, fam, penalty=pen, verbose=False, seed=seed)
+        trainer.fit(_loader(X, y, g, 60), epochs=1)
+        model = trainer.model
+        with torch.no_grad():
+            for layer, r in zip((model[0], model[2]), radii, strict=True):
+                layer.weight.mul_(min(1.0, r / float(layer.weight.norm())))
+        rows = [X[g == 0], X[g == 1]]
+        rho = np.array([mu * mlp_rademacher(rows_k, radii) for rows_k in rows])
+        with torch.no_grad():
+            train = fam.evaluate(model(torch.as_tensor(X, dtype=torch.float32)), y, g)
+            test = fam.evaluate(model(torch.as_tensor(Xt, dtype=torch.float32)), yt, gt)
+        rep = generalization_bound(
+            train.normalized.double().numpy(),
+            rho,
+            loss_bound=M,
+            sample_sizes=[len(r) for r in rows],
+        )
+        population = float(test.normalized.max())
+        covered += rep.value >= population
+        assert rep.term("complexity") == pytest.approx(2 * rho.max())
+    assert covered == 8
