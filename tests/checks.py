@@ -586,3 +586,16 @@ def poly_average(iterates: Any, power: float) -> Any:
     """The polynomial-decay average of a list of arrays or tensors, by its weights."""
     w = poly_weights(len(iterates), power)
     return sum(float(wi) * it for wi, it in zip(w, iterates, strict=True))
+
+
+def grouped_classification(
+    n: int, d: int, *, share: float, noise: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three classes from a noisy linear rule, and a minority group (about ``share`` of the
+    rows) whose labels lean to class 2: a small convex instance with two groups that disagree."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    g = (rng.random(n) < share).astype(int)
+    w = rng.normal(size=(d, 3))
+    y = np.argmax(x @ w + noise * rng.normal(size=(n, 3)) + g[:, None] * [0.0, 0.0, 1.0], axis=1)
+    return x, y, g

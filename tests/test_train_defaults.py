@@ -12,17 +12,13 @@ import almo
 from almo.exceptions import ALMOValueError
 from almo.objectives import ObjectiveFamily
 from almo.train import Checkpoint, LambdaCallback, MinimaxTrainer
+from checks import grouped_classification
 
 L2 = 1e-3
 
 
 def _instance(n=600, d=5, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, d))
-    g = (rng.random(n) < 0.3).astype(int)
-    w = rng.normal(size=(d, 3))
-    y = np.argmax(x @ w + 1.5 * rng.normal(size=(n, 3)) + g[:, None] * [0.0, 0.0, 1.0], axis=1)
-    return x, y, g
+    return grouped_classification(n, d, share=0.3, noise=1.5, seed=seed)
 
 
 def _penalty(model):

@@ -12,17 +12,13 @@ from almo.objectives import ObjectiveFamily
 from almo.train import MinimaxTrainer
 from almo.train.gap import GapEstimate, duality_gap
 from almo.weights import FixedWeights, ProjectedAscent
+from checks import grouped_classification
 
 L2 = 1e-2
 
 
 def _instance(n=120, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, d))
-    g = (rng.random(n) < 0.35).astype(int)
-    w = rng.normal(size=(d, 3))
-    y = np.argmax(x @ w + 1.2 * rng.normal(size=(n, 3)) + g[:, None] * [0.0, 0.0, 1.0], axis=1)
-    return x, y, g
+    return grouped_classification(n, d, share=0.35, noise=1.2, seed=seed)
 
 
 def _family(scales=None):
