@@ -13,6 +13,29 @@ true draws per generation). The model is a softmax over V logits; each
 generation is fine-tuned from the previous one (generation 0 is trained from zeros on the true
 data); its synthetic samples come from softmax(logits) (tempered, top-k).
 
+The complexity penalty
+----------------------
+``penalty=`` turns the minimax arm's game into Σ_k λ_k (ℓ_k + r_k) with the Rademacher penalty
+of each source's own sample (:func:`unigram_penalty`). The model ignores its input, so think of
+the feature as x ≡ 1: for the class H_W = {w : ‖w‖₂ ≤ W} and the log loss
+ℓ(w, y) = −w_y + logsumexp(w) on a sample S_k of m_k tokens,
+
+    m_k R̂_{S_k}(ℓ∘H_W) = E_σ sup_w [ −Σ_c w_c Σ_{i: y_i = c} σ_i + (Σ_i σ_i) logsumexp(w) ]
+                      ≤ W E‖(Σ_{i: y_i = c} σ_i)_c‖₂ + W E|Σ_i σ_i|       (|lse(w) − log V| ≤ ‖w‖)
+                      ≤ W sqrt(m_k) + W sqrt(m_k),
+
+so R̂_{S_k} ≤ 2 W sqrt(m_k) / m_k = 2W / √m_k — the W sqrt(Σ_{i∈S_k} x_i²) / m_k of a linear
+class with x ≡ 1, times 2 for the two terms of the log loss. The bound of ALMO carries 2·R, so
+the bound's own constant is β = 2: r_k(w) = 2 · 2‖w‖₂ / √m_k. (Maurer's vector contraction over
+V logit columns, what :class:`~almo.complexity.RademacherPenalty` applies to a model with more
+than two outputs, gives μκ = √2·√(2V) in place of the 2 here: √V times looser for this model.)
+The larger c_k of the small true group makes the penalty push λ_true up, never down: the
+penalty regularizes the model the adversary trains, it does not undo the adversary's choice.
+
+The reference arm ``hindsight=`` trains fixed weights (w, 1 − w) for each w of a grid and keeps
+the w of least final l2 (mean over replicates): the best fixed real-data weight in hindsight,
+an oracle no learner can pick without knowing P*.
+
 Examples
 --------
 >>> from almo.sources import zipf
@@ -26,7 +49,8 @@ Examples
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,12 +65,21 @@ from almo.sources.simulate import CollapseResult
 from almo.sources.softmax import one_thread
 
 if TYPE_CHECKING:
+    from almo.complexity import RademacherPenalty
     from almo.mixtures import MixtureSet
+    from almo.objectives import ObjectiveFamily
     from almo.weights import WeightRule
 
-__all__ = ["UnigramLogits", "simulate_minimax"]
+__all__ = ["RADEMACHER_BETA", "UnigramLogits", "logit_norm", "simulate_minimax", "unigram_penalty"]
 
 logger = logging.getLogger(__name__)
+
+#: β of ``penalty="rademacher"``: the 2 in front of the Rademacher term of ALMO's bound.
+RADEMACHER_BETA = 2.0
+
+PenaltyFn = Callable[[torch.nn.Module], torch.Tensor]
+#: None, "rademacher", a number β >= 0, or a callable ``penalty(model) -> Tensor (2,)``.
+PenaltyLike = str | float | PenaltyFn | None
 
 
 class UnigramLogits(torch.nn.Module):
@@ -84,6 +117,8 @@ def simulate_minimax(
     top_k: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    penalty: PenaltyLike = None,
+    hindsight: int | Sequence[float] | None = None,
 ) -> dict[str, CollapseResult]:
     """Retrain with ALMO over {true, synthetic} and with fixed pooling weights, side by side.
 
@@ -106,12 +141,27 @@ def simulate_minimax(
         Step of the projected-ascent rule on λ.
     temperature, top_k, seed, progress
         As in :func:`~almo.sources.simulate`.
+    penalty : None, "rademacher", float or callable, default None
+        The minimax arm's complexity penalty (the pooled arm stays the plain pooled log loss,
+        the baseline). ``"rademacher"``: r_k(w) = β·2‖w‖₂/√m_k with the bound's constant
+        β = 2 (:data:`RADEMACHER_BETA`) and group sizes m = (k, n − k) of each generation; a
+        number: the same with that β ≥ 0 (β = 0 is the unpenalized game, run without a
+        penalty); a callable ``penalty(model) -> Tensor (2,)``: passed to the trainer as is.
+        Generation 0, shared by all arms, is never penalized.
+    hindsight : int or sequence of float, optional
+        Adds the reference arm "hindsight": fixed weights (w, 1 − w) for each w of the grid
+        (an int G ≥ 2 means ``np.linspace(0, 1, G)``), trained on the same true samples and
+        generation-0 model as the other arms, and reported for the w of least final l2 (mean
+        over replicates) — an oracle. Costs G runs of the pooled arm.
 
     Returns
     -------
-    dict with keys "minimax" and "pooled", each a :class:`~almo.sources.CollapseResult`;
-    ``info["mean_weights"]`` holds, for "minimax", each generation's averaged λ (mean over
-    replicates, (T + 1) × 2 nested lists).
+    dict with keys "minimax" and "pooled" (and "hindsight" when asked), each a
+    :class:`~almo.sources.CollapseResult`; ``info["mean_weights"]`` holds, for "minimax", each
+    generation's averaged λ (mean over replicates, (T + 1) × 2 nested lists) and
+    ``info["penalty"]`` the penalty used; "hindsight" has ``info["grid"]``,
+    ``info["grid_final"]`` (each metric's final mean per grid point), ``info["best_weight"]``
+    and ``info["oracle"] = True``.
 
     Examples
     --------
@@ -139,6 +189,17 @@ def simulate_minimax(
             raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=10")
     check_positive("lr", lr)
     check_positive("lambda_lr", lambda_lr)
+    pen_beta, pen_fn, pen_label = _resolve_penalty(penalty)
+    if pen_beta is not None:
+        ks = np.rint(a[1:] * ns[1:]).astype(np.int64)
+        if np.any(ks < 1) or np.any(ks > ns[1:] - 1):
+            raise fail(
+                "penalty",
+                "have both sources non-empty (1 <= round(alpha·n) <= n − 1) in every generation",
+                f"true-sample counts {ks.tolist()} of n = {ns[1:].tolist()}",
+                "raise alpha or n, or pass penalty=None",
+            )
+    grid = _resolve_grid(hindsight)
     rng = np.random.default_rng(seed)
     family = ObjectiveFamily("log_loss", groups=["true", "synthetic"])
     box = BoxSimplex([alpha_min, 1.0 - alpha_max], [alpha_max, 1.0 - alpha_min])
@@ -158,6 +219,8 @@ def simulate_minimax(
         mset: MixtureSet,
         rule: WeightRule,
         n_epochs: int,
+        pen: PenaltyFn | None = None,
+        gen: np.random.Generator = rng,
     ) -> tuple[torch.Tensor, np.ndarray]:
         model = UnigramLogits(v)
         with torch.no_grad():
@@ -168,16 +231,20 @@ def simulate_minimax(
             mixture_set=mset,
             weight_rule=rule,
             optimizer=lambda params: torch.optim.Adam(params, lr=lr),
-            seed=int(rng.integers(2**31)),
+            seed=int(gen.integers(2**31)),
             verbose=False,
             average_model=False,
             device="cpu",
+            penalty=pen,
         )
-        loader = _batches(true_tokens, syn_tokens, batch_size, rng)
+        loader = _batches(true_tokens, syn_tokens, batch_size, gen)
         with one_thread():
             trainer.fit(loader, epochs=n_epochs)
         return model.logits.detach().clone(), trainer.average_weights
 
+    # What the hindsight arm reuses: each replicate's generation-0 model and true samples.
+    starts: list[torch.Tensor] = []
+    true_draws: list[list[np.ndarray]] = []
     for r in range(replicates):
         # Generation 0: one model for both arms, trained from zeros on true data alone.
         first = rng.choice(v, size=int(ns[0]), p=p_star)
@@ -193,10 +260,13 @@ def simulate_minimax(
         for arm in arms:
             _record(metrics[arm], r, 0, _softmax(logits0), p_star)
         weights[r, 0] = (1.0, 0.0)
+        starts.append(logits0)
+        true_draws.append([])
         bar.update(1)
         for t in range(1, generations + 1):
             k = int(np.rint(a[t] * ns[t]))
             true_tokens = rng.choice(v, size=k, p=p_star)
+            true_draws[r].append(true_tokens)
             for arm, (mset, kind) in arms.items():
                 q = tempered(_softmax(logits[arm]), temperature, top_k)
                 syn_tokens = rng.choice(v, size=int(ns[t]) - k, p=q)
@@ -205,8 +275,15 @@ def simulate_minimax(
                     if kind == "fixed"
                     else ProjectedAscent(lr=lambda_lr, schedule="inv_sqrt")
                 )
+                pen = None
+                if kind == "minimax":
+                    pen = pen_fn
+                    if pen_beta is not None:
+                        pen = unigram_penalty((k, int(ns[t]) - k), pen_beta, family)
                 # Each generation fine-tunes the previous model (warm start), as in practice.
-                logits[arm], lam = train(logits[arm], true_tokens, syn_tokens, mset, rule, epochs)
+                logits[arm], lam = train(
+                    logits[arm], true_tokens, syn_tokens, mset, rule, epochs, pen
+                )
                 _record(metrics[arm], r, t, _softmax(logits[arm]), p_star)
                 if arm == "minimax":
                     weights[r, t] = lam
@@ -219,7 +296,7 @@ def simulate_minimax(
         "temperature": temperature,
         "top_k": top_k,
     }
-    return {
+    out = {
         arm: CollapseResult(
             metrics[arm],
             a,
@@ -228,11 +305,182 @@ def simulate_minimax(
             int(seed),
             {
                 **info,
-                **({"mean_weights": weights.mean(axis=0).tolist()} if arm == "minimax" else {}),
+                **(
+                    {"mean_weights": weights.mean(axis=0).tolist(), "penalty": pen_label}
+                    if arm == "minimax"
+                    else {}
+                ),
             },
         )
         for arm in arms
     }
+    if grid is None:
+        return out
+
+    # The reference arm: fixed (w, 1 − w) over the grid, on the same true samples and the same
+    # generation-0 models; each grid point draws its synthetic samples and batches from its own
+    # generator, so the arms above are what they would be without it.
+    runs = []
+    for j, w in enumerate(grid):
+        store = {m: np.zeros(shape) for m in CATEGORICAL_METRICS}
+        for r in range(replicates):
+            gen = np.random.default_rng([int(seed), 1 + j, r])
+            cur = starts[r]
+            _record(store, r, 0, _softmax(cur), p_star)
+            for t in range(1, generations + 1):
+                true_tokens = true_draws[r][t - 1]
+                q = tempered(_softmax(cur), temperature, top_k)
+                syn_tokens = gen.choice(v, size=int(ns[t]) - len(true_tokens), p=q)
+                rule = FixedWeights(np.array([w, 1.0 - w]))
+                cur, _ = train(cur, true_tokens, syn_tokens, Simplex(2), rule, epochs, None, gen)
+                _record(store, r, t, _softmax(cur), p_star)
+        runs.append(store)
+    final = {m: [float(s[m][:, -1].mean()) for s in runs] for m in CATEGORICAL_METRICS}
+    best = int(np.argmin(final["l2"]))
+    out["hindsight"] = CollapseResult(
+        runs[best],
+        a,
+        ns,
+        "hindsight (fixed composition)",
+        int(seed),
+        {
+            **info,
+            "oracle": True,
+            "grid": [float(w) for w in grid],
+            "grid_final": final,
+            "best_weight": float(grid[best]),
+        },
+    )
+    return out
+
+
+def logit_norm(model: torch.nn.Module) -> torch.Tensor:
+    """‖w‖₂ of a :class:`UnigramLogits` model's logits: the complexity Ĉ(θ) of its penalty.
+
+    Examples
+    --------
+    >>> import torch
+    >>> m = UnigramLogits(2)
+    >>> with torch.no_grad():
+    ...     _ = m.logits.copy_(torch.tensor([3.0, 4.0]))
+    >>> logit_norm(m).item()
+    5.0
+    """
+    return torch.linalg.vector_norm(model.logits)
+
+
+def unigram_penalty(
+    sizes: Sequence[int], beta: float = RADEMACHER_BETA, family: ObjectiveFamily | None = None
+) -> RademacherPenalty:
+    """The fitted penalty r_k(w) = β · 2‖w‖₂ / √m_k of a unigram logits model on groups of m_k.
+
+    2‖w‖₂/√m_k bounds the empirical Rademacher complexity of the log loss over
+    {w' : ‖w'‖₂ ≤ ‖w‖₂} on a sample of m_k tokens (derivation in the module notes). It is a
+    :class:`~almo.complexity.RademacherPenalty` with ``bound=logit_norm``, fitted on the
+    feature x ≡ 1 (so sqrt(Σ_{i∈S_k} x_i²)/m_k = 1/√m_k), one score column (κ = 1), and its β
+    set to 2β/μ so that its c_k = β' μ/√m_k equals 2β/√m_k for the log loss's μ.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        m_k ≥ 1 per group (here (k, n − k): true, synthetic).
+    beta : float, default 2
+        β ≥ 0; the default is the bound's own constant, :data:`RADEMACHER_BETA`.
+    family : ObjectiveFamily, optional
+        The family the trainer uses (default: the log loss on ``len(sizes)`` groups).
+
+    Examples
+    --------
+    >>> import torch
+    >>> pen = unigram_penalty((4, 16), beta=1.0)
+    >>> pen.coefficients_.tolist()  # 2/sqrt(4), 2/sqrt(16)
+    [1.0, 0.5]
+    >>> m = UnigramLogits(2)
+    >>> with torch.no_grad():
+    ...     _ = m.logits.copy_(torch.tensor([3.0, 4.0]))
+    >>> pen(m).tolist()
+    [5.0, 2.5]
+    """
+    from almo.complexity import RademacherPenalty
+    from almo.objectives import ObjectiveFamily
+
+    m = np.asarray(sizes)
+    if m.ndim != 1 or m.size < 1 or m.dtype.kind not in "iu" or np.any(m < 1):
+        raise fail(
+            "sizes",
+            "be a sequence of integers >= 1 (one sample size per group)",
+            sizes,
+            "pass e.g. sizes=(50, 950)",
+        )
+    beta = check_positive("beta", beta, allow_zero=True)
+    if family is None:
+        family = ObjectiveFamily("log_loss", groups=int(m.size))
+    mu = np.array([np.nan if lo.lipschitz is None else lo.lipschitz for lo, _ in family.layout])
+    if len(family.layout) != m.size or not (np.all(np.isfinite(mu)) and np.ptp(mu) == 0):
+        raise fail(
+            "family",
+            "have one objective per group, all with the same finite Lipschitz constant",
+            f"{len(family.layout)} objectives, mu = {mu.tolist()}",
+            "pass ObjectiveFamily('log_loss', groups=len(sizes))",
+        )
+    groups = np.repeat(np.arange(m.size), m)
+    pen = RademacherPenalty(beta=2.0 * beta / mu[0], bound=logit_norm, n_outputs=1)
+    return pen.fit(np.ones((groups.size, 1)), family, groups)
+
+
+def _resolve_penalty(penalty: Any) -> tuple[float | None, PenaltyFn | None, str | None]:
+    """(β of the unigram penalty or None, the callable or None, a label for ``info``)."""
+    if penalty is None:
+        return None, None, None
+    if isinstance(penalty, str):
+        if penalty != "rademacher":
+            raise fail(
+                "penalty",
+                "be None, 'rademacher', a number beta >= 0 or a callable penalty(model)",
+                penalty,
+                "pass penalty='rademacher' for the bound's constant beta = 2",
+            )
+        return RADEMACHER_BETA, None, f"rademacher (beta={RADEMACHER_BETA:g})"
+    if callable(penalty):
+        return None, penalty, getattr(penalty, "__name__", type(penalty).__name__)
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float, np.integer, np.floating)):
+        raise fail(
+            "penalty",
+            "be None, 'rademacher', a number beta >= 0 or a callable penalty(model)",
+            penalty,
+            "pass e.g. penalty=0.5 or penalty='rademacher'",
+        )
+    beta = check_positive("penalty", float(penalty), allow_zero=True)
+    if beta == 0.0:  # β = 0 is the unpenalized game: run exactly that
+        return None, None, None
+    return beta, None, f"beta={beta:g}"
+
+
+def _resolve_grid(hindsight: Any) -> np.ndarray | None:
+    """The grid of real-data weights w of the hindsight arm, or None."""
+    if hindsight is None:
+        return None
+    if isinstance(hindsight, (int, np.integer)) and not isinstance(hindsight, bool):
+        if hindsight < 2:
+            raise fail(
+                "hindsight",
+                "be an integer >= 2 (grid points in [0, 1]) or a sequence of weights",
+                hindsight,
+                "pass e.g. hindsight=11",
+            )
+        return np.linspace(0.0, 1.0, int(hindsight))
+    try:
+        grid = np.asarray(hindsight, dtype=np.float64)
+    except (TypeError, ValueError):
+        grid = np.array([np.nan])
+    if grid.ndim != 1 or grid.size < 1 or not np.all((grid >= 0.0) & (grid <= 1.0)):
+        raise fail(
+            "hindsight",
+            "be an integer >= 2 or a non-empty sequence of weights in [0, 1]",
+            hindsight,
+            "pass e.g. hindsight=11 or hindsight=[0.05, 0.2, 0.5]",
+        )
+    return grid
 
 
 def _softmax(logits: torch.Tensor) -> np.ndarray:
