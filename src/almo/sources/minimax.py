@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
@@ -118,6 +118,7 @@ def simulate_minimax(
     seed: int = 0,
     progress: bool = False,
     penalty: PenaltyLike = None,
+    penalty_center: Literal["zero", "previous"] = "zero",
     hindsight: int | Sequence[float] | None = None,
 ) -> dict[str, CollapseResult]:
     """Retrain with ALMO over {true, synthetic} and with fixed pooling weights, side by side.
@@ -148,6 +149,12 @@ def simulate_minimax(
         number: the same with that β ≥ 0 (β = 0 is the unpenalized game, run without a
         penalty); a callable ``penalty(model) -> Tensor (2,)``: passed to the trainer as is.
         Generation 0, shared by all arms, is never penalized.
+    penalty_center : {"zero", "previous"}, default "zero"
+        The class the β penalties measure: {‖w‖₂ ≤ W} (``"zero"``, r_k ∝ ‖w‖₂, which pulls the
+        logits toward the uniform distribution) or {‖w − w_{t−1}‖₂ ≤ W} around the previous
+        generation's logits, the warm start (``"previous"``, r_k ∝ ‖w − w_{t−1}‖₂). Both
+        classes are fixed before generation t's samples are seen and have the same Rademacher
+        bound; the second is the class a fine-tuned model actually ranges over.
     hindsight : int or sequence of float, optional
         Adds the reference arm "hindsight": fixed weights (w, 1 − w) for each w of the grid
         (an int G ≥ 2 means ``np.linspace(0, 1, G)``), trained on the same true samples and
@@ -199,6 +206,13 @@ def simulate_minimax(
                 f"true-sample counts {ks.tolist()} of n = {ns[1:].tolist()}",
                 "raise alpha or n, or pass penalty=None",
             )
+    if penalty_center not in ("zero", "previous"):
+        raise fail(
+            "penalty_center",
+            "be 'zero' or 'previous'",
+            penalty_center,
+            "pass penalty_center='previous' to measure the distance from the warm start",
+        )
     grid = _resolve_grid(hindsight)
     rng = np.random.default_rng(seed)
     family = ObjectiveFamily("log_loss", groups=["true", "synthetic"])
@@ -279,7 +293,8 @@ def simulate_minimax(
                 if kind == "minimax":
                     pen = pen_fn
                     if pen_beta is not None:
-                        pen = unigram_penalty((k, int(ns[t]) - k), pen_beta, family)
+                        center = logits[arm] if penalty_center == "previous" else None
+                        pen = unigram_penalty((k, int(ns[t]) - k), pen_beta, family, center)
                 # Each generation fine-tunes the previous model (warm start), as in practice.
                 logits[arm], lam = train(
                     logits[arm], true_tokens, syn_tokens, mset, rule, epochs, pen
@@ -370,13 +385,18 @@ def logit_norm(model: torch.nn.Module) -> torch.Tensor:
 
 
 def unigram_penalty(
-    sizes: Sequence[int], beta: float = RADEMACHER_BETA, family: ObjectiveFamily | None = None
+    sizes: Sequence[int],
+    beta: float = RADEMACHER_BETA,
+    family: ObjectiveFamily | None = None,
+    center: torch.Tensor | None = None,
 ) -> RademacherPenalty:
-    """The fitted penalty r_k(w) = β · 2‖w‖₂ / √m_k of a unigram logits model on groups of m_k.
+    """The fitted penalty r_k(w) = β · 2‖w − w₀‖₂ / √m_k of a unigram logits model on m_k tokens.
 
-    2‖w‖₂/√m_k bounds the empirical Rademacher complexity of the log loss over
-    {w' : ‖w'‖₂ ≤ ‖w‖₂} on a sample of m_k tokens (derivation in the module notes). It is a
-    :class:`~almo.complexity.RademacherPenalty` with ``bound=logit_norm``, fitted on the
+    With w₀ = ``center`` (0 by default), 2‖w − w₀‖₂/√m_k bounds the empirical Rademacher
+    complexity of the log loss over {w' : ‖w' − w₀‖₂ ≤ ‖w − w₀‖₂} on a sample of m_k tokens
+    (derivation in the module notes). It is a
+    :class:`~almo.complexity.RademacherPenalty` with ``bound=logit_norm`` (or the distance
+    from ``center``), fitted on the
     feature x ≡ 1 (so sqrt(Σ_{i∈S_k} x_i²)/m_k = 1/√m_k), one score column (κ = 1), and its β
     set to 2β/μ so that its c_k = β' μ/√m_k equals 2β/√m_k for the log loss's μ.
 
@@ -388,6 +408,10 @@ def unigram_penalty(
         β ≥ 0; the default is the bound's own constant, :data:`RADEMACHER_BETA`.
     family : ObjectiveFamily, optional
         The family the trainer uses (default: the log loss on ``len(sizes)`` groups).
+    center : Tensor of shape (V,), optional
+        w₀, fixed before the samples are drawn (e.g. the previous generation's logits); the
+        bound is the same for {w : ‖w − w₀‖₂ ≤ W} as for {w : ‖w‖₂ ≤ W}, since
+        |lse(w₀ + u) − lse(w₀)| ≤ ‖u‖₂ and Σ_i σ_i ℓ(w₀, y_i) has mean zero.
 
     Examples
     --------
@@ -424,7 +448,16 @@ def unigram_penalty(
             "pass ObjectiveFamily('log_loss', groups=len(sizes))",
         )
     groups = np.repeat(np.arange(m.size), m)
-    pen = RademacherPenalty(beta=2.0 * beta / mu[0], bound=logit_norm, n_outputs=1)
+    bound: PenaltyFn = logit_norm
+    if center is not None:
+        w0 = center.detach().clone()
+
+        def logit_distance(model: torch.nn.Module) -> torch.Tensor:
+            w = cast(torch.Tensor, model.logits)
+            return torch.linalg.vector_norm(w - w0.to(w))
+
+        bound = logit_distance
+    pen = RademacherPenalty(beta=2.0 * beta / mu[0], bound=bound, n_outputs=1)
     return pen.fit(np.ones((groups.size, 1)), family, groups)
 
 
