@@ -20,6 +20,7 @@ BENCHMARKS = [
     "collapse.py",
     "convergence.py",
     "heldout.py",
+    "minimax_sources.py",
 ]
 
 
