@@ -1,6 +1,8 @@
 """Checkpoint helpers: to_plain/from_plain round trips, RNG capture/restore (torch, numpy, Python,
 a DataLoader's shuffle), load errors and the atomic write."""
 
+import hashlib
+import io
 import os
 import random
 
@@ -182,30 +184,49 @@ def test_missing_file_names_resume_from(tmp_path):
         load_checkpoint(tmp_path)  # a folder is not a checkpoint file
 
 
+def _with_header(body: bytes) -> bytes:
+    """A file in almo's layout (header line with a valid digest) around any payload bytes."""
+    digest = hashlib.sha256(body).hexdigest()
+    return f"ALMO-CHECKPOINT/2 sha256={digest} bytes={len(body)}\n".encode() + body
+
+
 @pytest.mark.parametrize(
     ("payload", "found"),
     [
-        ({"step": 1}, "None"),
-        ({"format": "other/2", "step": 1}, "'other/2'"),
-        ([1, 2, 3], "'list'"),
-        (torch.ones(2), "'Tensor'"),
+        ({"step": 1}, "format None"),
+        ({"format": "other/2", "step": 1}, "format 'other/2'"),
+        ([1, 2, 3], "format 'list'"),
+        (torch.ones(2), "format 'Tensor'"),
     ],
 )
 def test_foreign_payload_is_refused_with_what_was_found(tmp_path, payload, found):
+    # A valid header and digest around a torch file that almo did not write.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     path = tmp_path / "foreign.pt"
-    torch.save(payload, path)
+    path.write_bytes(_with_header(buffer.getvalue()))
     with pytest.raises(ALMOValueError) as info:
         load_checkpoint(path)
     msg = str(info.value)
     assert msg.startswith("`resume_from` must be an almo trainer checkpoint")
-    assert FORMAT in msg and f"found {found}" in msg
+    assert FORMAT in msg and f"found {found} in {path}. Fix:" in msg
 
 
-def test_save_adds_the_format_and_creates_folders(tmp_path):
+def test_plain_torch_file_is_not_an_almo_checkpoint(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save({"format": FORMAT, "step": 1}, path)  # right content, no header or digest
+    with pytest.raises(ALMOValueError, match=r"torch\.save file without almo's header"):
+        load_checkpoint(path)
+
+
+def test_save_adds_the_header_the_format_and_creates_folders(tmp_path):
     target = tmp_path / "a" / "b" / "c.pt"
     out = save_checkpoint(str(target), {"x": torch.arange(2), "s": "text", "n": [1, {"k": 2.0}]})
     assert out == target and target.is_file()
-    raw = torch.load(target, weights_only=True)
+    header, body = target.read_bytes().split(b"\n", 1)
+    digest, size = header.decode().split(" ")[1:]
+    assert digest == "sha256=" + hashlib.sha256(body).hexdigest() and size == f"bytes={len(body)}"
+    raw = torch.load(io.BytesIO(body), weights_only=True)
     assert raw["format"] == FORMAT and raw["s"] == "text" and raw["n"] == [1, {"k": 2.0}]
     assert os.listdir(target.parent) == ["c.pt"]
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_count, fail
+from almo.train.checkpoint import check_checkpoint_path
 
 if TYPE_CHECKING:
     from almo.train.history import EpochRecord, History
@@ -232,7 +233,7 @@ class Checkpoint(Callback):
     Parameters
     ----------
     path : str or Path
-        The checkpoint file.
+        The checkpoint file; ``""``, a folder or a path under a regular file is refused here.
     every_steps : int or None
         Save after every ``every_steps`` θ steps (mid-epoch saves resume mid-epoch).
     every_epochs : int or None
@@ -249,12 +250,14 @@ class Checkpoint(Callback):
     def __init__(
         self, path: str | Path, every_steps: int | None = None, every_epochs: int | None = 1
     ) -> None:
+        every = []
         for name, val in (("every_steps", every_steps), ("every_epochs", every_epochs)):
-            if val is not None and int(val) < 1:
-                raise fail(name, "be None or an integer >= 1", val, f"pass {name}=None or >= 1")
-        self.path = Path(path)
-        self.every_steps = None if every_steps is None else int(every_steps)
-        self.every_epochs = None if every_epochs is None else int(every_epochs)
+            rule = "be None or an integer >= 1"
+            fix = f"pass {name}=None or an integer >= 1"
+            every.append(None if val is None else check_count(name, val, fix, rule=rule))
+        self.every_steps, self.every_epochs = every
+        # A path that cannot hold a file fails here, not at the first save hours later.
+        self.path = check_checkpoint_path(path, "path")
 
     def on_step_end(self, trainer: MinimaxTrainer) -> None:
         if self.every_steps is not None and trainer.step % self.every_steps == 0:

@@ -49,11 +49,15 @@ from almo.report import ObjectiveReport
 from almo.train.callbacks import Callback, ProgressBar
 from almo.train.checkpoint import (
     capture_rng,
+    check_model_state,
+    check_thread_count,
     from_plain,
     load_checkpoint,
+    made_for_another_run,
     restore_rng,
     save_checkpoint,
     to_plain,
+    trainer_config,
 )
 from almo.train.distributed import DistributedContext
 from almo.train.game import call_model, move_to, unpack_batch
@@ -804,12 +808,14 @@ class MinimaxTrainer:
             "callbacks": {
                 f"{i}:{type(c).__name__}": c.state_dict() for i, c in enumerate(self._callbacks)
             },
+            "threads": torch.get_num_threads(),  # a bitwise resume needs the same count
         }
         save_checkpoint(path, payload)
 
     def _load(self, path: Any) -> None:
-        ck = load_checkpoint(path)
-        saved, now = json.loads(ck["config"]), self.config()
+        ck = load_checkpoint(path)  # verified: intact, almo's format, no pickled objects
+        saved, now = trainer_config(ck, path), self.config()
+        check_thread_count(ck, path)
         free = ("seed", "divergence_factor", "gap_tol", "lr_schedule")  # may change on resume
         diff = {k: (saved.get(k), v) for k, v in now.items() if k not in free and saved.get(k) != v}
         if diff:
@@ -826,13 +832,17 @@ class MinimaxTrainer:
                 "an older layout without a run state",
                 "restart the run from scratch",
             )
+        check_model_state(self.model, ck["model"], path)
         self.model.load_state_dict(ck["model"])
         # The optimizer's state (moments, buffers) comes from the checkpoint, its settings (lr,
         # betas, ...) from the optimizer passed now: a diverged run resumes with a lower lr.
         settings = [
             {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
         ]
-        self.optimizer.load_state_dict(ck["optimizer"])
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+            raise made_for_another_run(path, "optimizer", err) from err
         for group, setting in zip(self.optimizer.param_groups, settings, strict=True):
             group.update(setting)
         self.state = self.lambda_rule.restore(from_plain(ck["weights"]), self.mixture_set)
