@@ -21,7 +21,9 @@ from almo.sources import (
     SampleData,
     SoftmaxBigramModel,
     as_schedule,
+    categorical_metrics,
     constant,
+    geometric,
     power_law,
     random_markov,
     simulate,
@@ -188,55 +190,118 @@ def test_a_refused_call_leaves_no_partial_result():
     assert res.metrics["l2"].shape == (1, 2)
 
 
-# --------------------------------------------------------------------------- known gaps
+# --------------------------------------------------------------------------- wrong types
 
-ESCAPES = {
-    "vocab=None": lambda: CategoricalModel(None),
-    "zipf(vocab='a')": lambda: zipf("a"),
-    "smoothing='x'": lambda: CategoricalModel(3, smoothing="x"),
-    "order=None": lambda: NGramModel(3, order=None),
-    "dim=None": lambda: GaussianModel(dim=None),
-    "replicates=None": lambda: simulate(CategoricalModel(5), P, replicates=None, **RUN),
-    "generations=None": lambda: simulate(CategoricalModel(5), P, alpha=0.1, n=5, generations=None),
-    "temperature='hot'": lambda: tempered(P, "hot"),
-    "top_k='a'": lambda: tempered(P, 1.0, "a"),
-    "power_law(scale='a')": lambda: power_law("a", 1.0),
-    "constant('x')": lambda: constant("x"),
-    "alpha callable returning text": lambda: simulate(
-        CategoricalModel(5), P, alpha=lambda t: "x", n=5, generations=1
+# Values of the wrong type or shape: once bare TypeError/ValueError from int(), float(), NumPy
+# or reshape, now the same ALMOValueError naming the argument.
+WRONG_TYPES = {
+    "vocab=None": (lambda: CategoricalModel(None), "vocab"),
+    "zipf(vocab='a')": (lambda: zipf("a"), "vocab"),
+    "zipf(exponent='x')": (lambda: zipf(5, "x"), "exponent"),
+    "smoothing='x'": (lambda: CategoricalModel(3, smoothing="x"), "smoothing"),
+    "which='l2'": (lambda: CategoricalModel(3, which="l2"), "which"),
+    "which=None": (lambda: CategoricalModel(3, which=None), "which"),
+    "order=None": (lambda: NGramModel(3, order=None), "order"),
+    "ngram length='x'": (lambda: NGramModel(3, length="x"), "length"),
+    "dim=None": (lambda: GaussianModel(dim=None), "dim"),
+    "ridge dim=2.5": (lambda: RidgeModel(dim=2.5), "dim"),
+    "softmax steps=None": (lambda: SoftmaxBigramModel(3, steps=None), "steps"),
+    "softmax lr='fast'": (lambda: SoftmaxBigramModel(3, lr="fast"), "lr"),
+    "replicates=None": (
+        lambda: simulate(CategoricalModel(5), P, replicates=None, **RUN),
+        "replicates",
     ),
-    "random_markov(concentration=-1)": lambda: random_markov(3, concentration=-1.0),
-    "Gaussian truth of the wrong dimension": lambda: GaussianModel(2).truth_params(
-        (np.zeros(3), np.eye(2))
+    "generations=None": (
+        lambda: simulate(CategoricalModel(5), P, alpha=0.1, n=5, generations=None),
+        "generations",
     ),
-    "Ridge truth of the wrong dimension": lambda: RidgeModel(2).truth_params((np.zeros(3), 1.0)),
+    "seed=-1": (lambda: simulate(CategoricalModel(5), P, seed=-1, **RUN), "seed"),
+    "seed='a'": (lambda: simulate(CategoricalModel(5), P, seed="a", **RUN), "seed"),
+    "temperature='hot'": (lambda: tempered(P, "hot"), "temperature"),
+    "temperature=None": (lambda: tempered(P, None), "temperature"),
+    "top_k='a'": (lambda: tempered(P, 1.0, "a"), "top_k"),
+    "top_k=nan": (lambda: tempered(P, 1.0, float("nan")), "top_k"),
+    "power_law(scale='a')": (lambda: power_law("a", 1.0), "scale"),
+    "power_law(exponent=None)": (lambda: power_law(1.0, None), "exponent"),
+    "geometric(ratio='x')": (lambda: geometric(0.5, "x"), "ratio"),
+    "constant('x')": (lambda: constant("x"), "value"),
+    "alpha callable returning text": (
+        lambda: simulate(CategoricalModel(5), P, alpha=lambda t: "x", n=5, generations=1),
+        "alpha",
+    ),
+    "n callable returning None": (
+        lambda: simulate(CategoricalModel(5), P, alpha=0.1, n=lambda t: None, generations=1),
+        "n",
+    ),
+    "random_markov(concentration=-1)": (
+        lambda: random_markov(3, concentration=-1.0),
+        "concentration",
+    ),
+    "random_markov(concentration='a')": (
+        lambda: random_markov(3, concentration="a"),
+        "concentration",
+    ),
+    "random_markov(seed=-1)": (lambda: random_markov(3, seed=-1), "seed"),
+    "Gaussian truth of the wrong dimension": (
+        lambda: GaussianModel(2).truth_params((np.zeros(3), np.eye(2))),
+        "truth",
+    ),
+    "Gaussian truth not a pair": (lambda: GaussianModel(2).truth_params(np.zeros(2)), "truth"),
+    "Gaussian truth of text": (
+        lambda: GaussianModel(1).truth_params((["a"], [[1.0]])),
+        "truth",
+    ),
+    "Ridge truth of the wrong dimension": (
+        lambda: RidgeModel(2).truth_params((np.zeros(3), 1.0)),
+        "truth",
+    ),
+    "Ridge truth not a pair": (lambda: RidgeModel(2).truth_params(np.zeros(2)), "truth"),
+    "categorical truth of text": (
+        lambda: CategoricalModel(2).truth_params(["a", "b"]),
+        "truth",
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(TypeError, ValueError),
-    reason="non-numeric or None values of integer/float arguments, "
-    "negative Dirichlet concentrations and truths of the wrong dimension escape "
-    "as bare TypeError/ValueError from int(), float(), NumPy or reshape, without "
-    "naming the argument",
-)
-@pytest.mark.parametrize("case", list(ESCAPES))
+@pytest.mark.parametrize("case", list(WRONG_TYPES))
 def test_wrong_types_and_shapes_name_the_argument(case):
-    with pytest.raises(ALMOValueError, match=r"`.*` must"):
-        ESCAPES[case]()
+    call, argument = WRONG_TYPES[case]
+    with pytest.raises(ALMOValueError) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(f"`{argument}` must"), message
+    assert "found" in message and "Fix:" in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kl_smoothing is never validated: a negative ε is "
-    "accepted by CategoricalModel and NGramModel and the KL metric of every "
-    "generation comes out NaN (log of a negative number)",
-)
 @pytest.mark.parametrize(
     "make",
-    [lambda: CategoricalModel(5, kl_smoothing=-0.01), lambda: NGramModel(3, kl_smoothing=-0.01)],
+    [
+        lambda eps: CategoricalModel(5, kl_smoothing=eps),
+        lambda eps: NGramModel(3, kl_smoothing=eps),
+        lambda eps: SoftmaxBigramModel(3, kl_smoothing=eps),
+        lambda eps: categorical_metrics(P[None], P, ["kl"], kl_smoothing=eps),
+    ],
 )
-def test_a_negative_kl_smoothing_is_refused(make):
-    with pytest.raises(ALMOValueError, match="kl_smoothing"):
-        make()
+@pytest.mark.parametrize("eps", [-0.01, 0.0, float("nan"), float("inf"), "small"])
+def test_a_kl_smoothing_that_is_not_positive_is_refused(make, eps):
+    # ε <= 0 made the KL of a lost token -inf or NaN (log of 0 or of a negative number).
+    with pytest.raises(ALMOValueError, match="`kl_smoothing` must"):
+        make(eps)
+
+
+def test_a_valid_kl_smoothing_gives_the_closed_form():
+    # The check must not change valid runs: KL(P* ‖ P̂_ε) of a model that lost token 0.
+    fitted = np.array([[0.0, 0.5, 0.5]])
+    truth = np.array([0.2, 0.4, 0.4])
+    eps = 1e-3
+    model = CategoricalModel(3, kl_smoothing=eps)
+    kl = model.metrics(fitted, truth[None])["kl"][0]
+    smoothed = (fitted[0] + eps) / (1 + 3 * eps)
+    assert kl == pytest.approx(truth @ np.log(truth / smoothed), rel=1e-12)
+
+
+def test_top_k_names_the_vocabulary_of_the_model():
+    # The fix suggests keeping the model's own vocabulary, not a placeholder size.
+    with pytest.raises(ALMOValueError) as info:
+        simulate(CategoricalModel(40), zipf(40), top_k=0, **RUN)
+    assert "all 40 tokens" in str(info.value) and "top_k=20" in str(info.value)

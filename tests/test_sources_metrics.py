@@ -63,9 +63,7 @@ def test_point_mass_against_the_uniform_truth(vocab, where):
 @settings(max_examples=60, deadline=None)
 @given(p=distributions())
 def test_a_perfect_model_has_only_the_smoothing_error(p):
-    # (tail_mass is undefined when the rarest decile of P* has no mass: xfail below.)
-    which = [name for name in CATEGORICAL_METRICS if name != "tail_mass" or p.min() > 0]
-    m = categorical_metrics(p[None], p, which)
+    m = categorical_metrics(p[None], p)
     assert m["l2"][0] == 0.0 and m["tv"][0] == 0.0
     # KL(P* ‖ (P* + ε)/(1 + Vε)) = log(1 + Vε) − Σ p* log(1 + ε/p*), tiny but not 0.
     pos = p > 0
@@ -74,8 +72,7 @@ def test_a_perfect_model_has_only_the_smoothing_error(p):
     assert m["kl"][0] == pytest.approx(kl, rel=1e-6, abs=1e-13)
     assert m["entropy"][0] == pytest.approx(-(p[pos] @ np.log(p[pos])), abs=1e-12)
     assert m["support"][0] == np.count_nonzero(p)
-    if "tail_mass" in m:
-        assert m["tail_mass"][0] == pytest.approx(1.0)
+    assert m["tail_mass"][0] == pytest.approx(1.0)  # zeros of P* are no tail
 
 
 @settings(max_examples=60, deadline=None)
@@ -296,13 +293,37 @@ def test_w2_of_collapsed_and_identical_gaussians(rng):
     assert m["var_error"][1] == pytest.approx((cov0**2).sum())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tail_mass divides by P*(D) for D the rarest decile of "
-    "P*; when those tokens have probability 0 (any truth with zeros, which "
-    "check_distribution accepts) it is 0/0: NaN with a RuntimeWarning",
-)
 def test_tail_mass_of_a_truth_with_impossible_tokens_is_defined():
-    truth = np.array([0.0, 0.5, 0.5])
-    m = categorical_metrics(np.array([[0.0, 0.5, 0.5]]), truth)
-    assert np.isfinite(m["tail_mass"][0])
+    # Tokens with p* = 0 are no tail: D is the rarest decile of P*'s support. Here the support
+    # is {2, 3, 4}, ⌈3/10⌉ = 1, so D = {2} (p* = 0.05) whatever the model does on tokens 0, 1.
+    truth = np.array([0.0, 0.0, 0.05, 0.15, 0.8])
+    fitted = np.array([[0.0, 0.0, 0.1, 0.1, 0.8], [0.3, 0.3, 0.0, 0.2, 0.2], [0.0] * 4 + [1.0]])
+    m = categorical_metrics(fitted, truth)
+    assert m["tail_mass"].tolist() == [1.0, 0.0, 0.0]
+    counts = np.array([[0, 0, 1, 1, 8], [3, 3, 0, 2, 2], [0, 0, 0, 0, 10]])
+    assert count_metrics(counts, 10, truth)["tail_mass"].tolist() == [1.0, 0.0, 0.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=distributions(1, 12, zeros=False),
+    zeros=st.lists(st.integers(0, 12), max_size=6),
+    seed=st.integers(0, 2**16),
+)
+def test_zero_probability_tokens_do_not_change_the_tail_mass(p, zeros, seed):
+    # Reference: the metric of the support alone (no zeros, the plain definition). Inserting
+    # tokens that P* never emits, with any fitted mass on them, must give the same number.
+    rng = np.random.default_rng(seed)
+    fitted = rng.dirichlet(np.full(p.size, 0.3), size=3)
+    fitted[fitted < 0.05] = 0.0
+    fitted /= fitted.sum(axis=1, keepdims=True)
+    reference = categorical_metrics(fitted, p, ["tail_mass"])["tail_mass"]
+    truth, model = p, fitted
+    for pos in zeros:
+        pos = min(pos, truth.size)
+        truth = np.insert(truth, pos, 0.0)
+        model = np.insert(model, pos, rng.random(), axis=1)
+    model /= model.sum(axis=1, keepdims=True)
+    got = categorical_metrics(model, truth, ["tail_mass"])["tail_mass"]
+    assert np.all(np.isfinite(got))
+    assert_agree(got, reference, rtol=0, atol=1e-15, what="tail_mass with zero tokens")

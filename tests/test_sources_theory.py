@@ -258,12 +258,31 @@ def test_bad_input_names_the_argument(call, argument):
     assert f"`{argument}`" in message and "found" in message and "Fix:" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collision_gap (and so risk_curve, stable_level) only "
-    "checks that 1 − ‖P*‖² lies in [0, 1]: a p_star that does not sum to 1, such "
-    "as [0.5, 0.2], is accepted and the curve computed for c = 0.71",
+@pytest.mark.parametrize(
+    "p_star",
+    [
+        np.array([0.5, 0.2]),  # 1 − ‖P*‖² = 0.71 lies in [0, 1], yet P* sums to 0.7
+        np.array([0.6, 0.6]),
+        np.array([0.5, 0.5, np.nan]),
+        np.array([[0.5, 0.5], [0.5, 0.5]]),
+        ["a", "b"],
+    ],
 )
-def test_a_p_star_off_the_simplex_is_refused():
-    with pytest.raises(ALMOValueError, match="p_star"):
-        risk_curve(np.array([0.5, 0.2]), 0.1, 10, 3)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: risk_curve(p, 0.1, 10, 3),
+        lambda p: stable_level(p, 0.1, 10),
+        collision_gap,
+    ],
+)
+def test_a_p_star_off_the_simplex_is_refused(call, p_star):
+    with pytest.raises(ALMOValueError, match=r"^`p_star` must"):
+        call(p_star)
+
+
+def test_a_p_star_on_the_simplex_gives_the_collision_gap():
+    # c = 1 − ‖P*‖² by hand; a renormalization within the tolerance changes nothing visible.
+    assert collision_gap(np.array([0.5, 0.3, 0.2])) == pytest.approx(1 - 0.38, abs=1e-15)
+    assert collision_gap(np.array([1.0, 0.0])) == 0.0
+    assert risk_curve(np.array([0.5, 0.5]), 0.0, 10, 0)[0] == pytest.approx(0.05, abs=1e-15)

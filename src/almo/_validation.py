@@ -78,3 +78,92 @@ def check_finite_losses(losses: Any, names: list[str] | None = None, *, where: s
             f"`losses` must be finite{at}; found {values.tolist()} for {labels}. Fix: lower the "
             "learning rate, normalize the objectives, or check the data for NaN/inf."
         )
+
+
+def _number_rule(
+    low: float | None, high: float | None, low_open: bool, high_open: bool, integer: bool
+) -> str:
+    kind = "an integer" if integer else "a finite number"
+    if low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return f"be {kind} in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"be {kind} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"be {kind} {'<' if high_open else '<='} {high:g}"
+    return f"be {kind}"
+
+
+def check_number(
+    name: str,
+    value: Any,
+    fix: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``float(value)`` after checking it is a finite real number within the bounds.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``. Strings, bools, None and
+    other non-numbers are refused with the same message shape as a value out of range, so a
+    caller never sees a bare ``float()`` error.
+
+    Examples
+    --------
+    >>> check_number("temperature", 0.5, "pass 1.0", low=0, low_open=True)
+    0.5
+    >>> check_number("temperature", "hot", "pass 1.0", low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    almo.exceptions.ALMOValueError: `temperature` must be a finite number > 0; found 'hot'...
+    """
+    rule = _number_rule(low, high, low_open, high_open, integer=False)
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise fail(name, rule, value, fix)
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise fail(name, rule, value, fix) from None
+    ok = bool(np.isfinite(v))
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        raise fail(name, rule, value, fix)
+    return v
+
+
+def check_integer(
+    name: str, value: Any, fix: str, *, low: int | None = 1, high: int | None = None
+) -> int:
+    """Return ``int(value)`` after checking it is a whole number within ``[low, high]``.
+
+    Integral floats such as ``3.0`` are taken as the integer; fractions, NaN, strings, bools
+    and None are refused (never truncated).
+
+    Examples
+    --------
+    >>> check_integer("vocab", 3.0, "pass e.g. vocab=1000")
+    3
+    >>> check_integer("vocab", None, "pass e.g. vocab=1000")
+    Traceback (most recent call last):
+    ...
+    almo.exceptions.ALMOValueError: `vocab` must be an integer >= 1; found None. Fix: ...
+    """
+    rule = _number_rule(low, high, False, False, integer=True)
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise fail(name, rule, value, fix)
+    try:
+        as_float = float(value)
+        whole = bool(np.isfinite(as_float)) and as_float == int(as_float)
+    except (TypeError, ValueError, OverflowError):
+        raise fail(name, rule, value, fix) from None
+    if not whole:
+        raise fail(name, rule, value, fix)
+    v = int(value) if isinstance(value, (int, np.integer)) else int(as_float)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise fail(name, rule, value, fix)
+    return v

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_integer, check_number
 
 __all__ = ["GenerativeModel", "tempered"]
 
@@ -84,24 +84,28 @@ def tempered(probs: np.ndarray, temperature: float = 1.0, top_k: int | None = No
 
 def check_temperature(temperature: float) -> float:
     """Return ``float(temperature)`` after checking it is finite and > 0."""
-    t = float(temperature)
-    if not (np.isfinite(t) and t > 0):
-        raise fail(
-            "temperature",
-            "be finite and > 0",
-            temperature,
-            "pass 1.0 for plain sampling, < 1 to sharpen, > 1 to flatten",
-        )
-    return t
+    return check_number(
+        "temperature",
+        temperature,
+        "pass 1.0 for plain sampling, < 1 to sharpen, > 1 to flatten",
+        low=0.0,
+        low_open=True,
+    )
 
 
-def check_top_k(top_k: int, vocab: int) -> int:
-    """Return ``int(top_k)`` after checking 1 <= top_k (values above the vocabulary keep all)."""
-    if int(top_k) != top_k or top_k < 1:
-        raise fail(
-            "top_k",
-            "be an integer >= 1 or None",
-            top_k,
-            f"pass None to keep all {vocab} tokens, or e.g. top_k={max(1, vocab // 2)}",
-        )
-    return min(int(top_k), vocab)
+def check_top_k(top_k: int, vocab: int | None = None) -> int:
+    """Return ``int(top_k)`` after checking 1 <= top_k (values above the vocabulary keep all).
+
+    ``vocab``, when known, only shapes the suggested fix and caps the result.
+
+    Examples
+    --------
+    >>> check_top_k(50, 10)
+    10
+    """
+    if vocab is None:
+        fix = "pass None to keep every token, or a number of tokens such as top_k=50"
+    else:
+        fix = f"pass None to keep all {vocab} tokens, or e.g. top_k={max(1, vocab // 2)}"
+    k = check_integer("top_k", top_k, fix, low=1)
+    return k if vocab is None else min(k, vocab)

@@ -20,13 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_integer, check_number, fail
 from almo.sources.base import tempered
 from almo.sources.data import CountData
-from almo.sources.metrics import CATEGORICAL_METRICS, categorical_metrics
+from almo.sources.metrics import (
+    CATEGORICAL_METRICS,
+    categorical_metrics,
+    check_kl_smoothing,
+    check_which,
+)
 
 __all__ = ["CategoricalModel", "check_distribution", "zipf"]
 
@@ -39,15 +45,13 @@ def zipf(vocab: int, exponent: float = 1.1) -> np.ndarray:
     >>> zipf(3, 1.0).round(4).tolist()
     [0.5455, 0.2727, 0.1818]
     """
-    if int(vocab) != vocab or vocab < 1:
-        raise fail("vocab", "be an integer >= 1", vocab, "pass e.g. vocab=1000")
-    if not np.isfinite(exponent) or exponent < 0:
-        raise fail("exponent", "be finite and >= 0", exponent, "pass e.g. 1.1 (0 is uniform)")
-    w = np.arange(1, int(vocab) + 1, dtype=float) ** (-float(exponent))
+    v = check_integer("vocab", vocab, "pass e.g. vocab=1000")
+    s = check_number("exponent", exponent, "pass e.g. 1.1 (0 is uniform)", low=0.0)
+    w = np.arange(1, v + 1, dtype=float) ** (-s)
     return w / w.sum()
 
 
-def check_distribution(p: np.ndarray, name: str = "truth") -> np.ndarray:
+def check_distribution(p: Any, name: str = "truth") -> np.ndarray:
     """Return ``p`` as float64 after checking it is a probability vector (last axis).
 
     Examples
@@ -55,7 +59,12 @@ def check_distribution(p: np.ndarray, name: str = "truth") -> np.ndarray:
     >>> check_distribution([0.5, 0.5]).tolist()
     [0.5, 0.5]
     """
-    arr = np.asarray(p, dtype=float)
+    try:
+        arr = np.asarray(p, dtype=float)
+    except (TypeError, ValueError):
+        raise fail(
+            name, "be a probability vector of numbers", p, "pass e.g. zipf(1000, 1.1)"
+        ) from None
     if arr.ndim < 1 or arr.shape[-1] < 1:
         raise fail(name, "be a probability vector", arr, "pass e.g. zipf(1000, 1.1)")
     if (
@@ -100,23 +109,15 @@ class CategoricalModel:
     kl_smoothing: float = 1e-6
 
     def __post_init__(self) -> None:
-        if int(self.vocab) != self.vocab or self.vocab < 1:
-            raise fail("vocab", "be an integer >= 1", self.vocab, "pass e.g. vocab=1000")
-        if not np.isfinite(self.smoothing) or self.smoothing < 0:
-            raise fail(
-                "smoothing",
-                "be finite and >= 0",
-                self.smoothing,
-                "pass 0 for the MLE or e.g. 0.5 for add-½ smoothing",
-            )
-        unknown = set(self.which) - set(CATEGORICAL_METRICS)
-        if unknown:
-            raise fail(
-                "which",
-                f"name metrics among {list(CATEGORICAL_METRICS)}",
-                sorted(unknown),
-                "drop the unknown names",
-            )
+        check_integer("vocab", self.vocab, "pass e.g. vocab=1000")
+        check_number(
+            "smoothing",
+            self.smoothing,
+            "pass 0 for the MLE or e.g. 0.5 for add-½ smoothing",
+            low=0.0,
+        )
+        check_kl_smoothing(self.kl_smoothing)
+        check_which(self.which)
 
     def truth_params(self, truth: np.ndarray) -> np.ndarray:
         """P* as parameters of shape (1, V)."""

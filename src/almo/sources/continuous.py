@@ -24,11 +24,11 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from almo._validation import check_positive, fail
+from almo._validation import check_integer, check_positive, fail
 from almo.sources.base import check_temperature
 from almo.sources.data import SampleData
 from almo.sources.metrics import gaussian_metrics
@@ -58,6 +58,28 @@ def _no_top_k(top_k: int | None) -> None:
             top_k,
             "use temperature to rescale the variance; top-k applies to token models",
         )
+
+
+def _truth_arrays(
+    truth: Any, shapes: tuple[tuple[int, ...], ...], form: str, dim: int
+) -> list[np.ndarray]:
+    """The arrays of a truth tuple as float64 of the given shapes (1-element sizes reshaped)."""
+    fix = f"pass {form} with d = {dim} (the model's `dim`)"
+    if not isinstance(truth, (tuple, list)) or len(truth) != len(shapes):
+        raise fail("truth", f"be {form}", truth, fix)
+    out = []
+    for part, shape in zip(truth, shapes, strict=True):
+        try:
+            arr = np.asarray(part, dtype=float)
+        except (TypeError, ValueError):
+            raise fail("truth", f"be {form} of numbers", part, fix) from None
+        if arr.size != int(np.prod(shape)):
+            raise fail("truth", f"hold arrays of shapes {list(shapes)}", arr.shape, fix)
+        arr = arr.reshape(shape)
+        if not np.all(np.isfinite(arr)):
+            raise fail("truth", "be finite", arr, fix)
+        out.append(arr)
+    return out
 
 
 def _psd_root(cov: np.ndarray) -> np.ndarray:
@@ -95,15 +117,14 @@ class GaussianModel:
     ddof: int = 0
 
     def __post_init__(self) -> None:
-        if int(self.dim) != self.dim or self.dim < 1:
-            raise fail("dim", "be an integer >= 1", self.dim, "pass e.g. dim=1")
-        if self.ddof not in (0, 1):
+        check_integer("dim", self.dim, "pass e.g. dim=1")
+        if isinstance(self.ddof, bool) or self.ddof not in (0, 1):
             raise fail("ddof", "be 0 (MLE) or 1 (unbiased)", self.ddof, "pass ddof=0")
 
     def truth_params(self, truth: tuple[np.ndarray, np.ndarray]) -> Gaussian:
         """(mean (d,), cov (d, d)) as parameters with R = 1."""
-        mean = np.asarray(truth[0], dtype=float).reshape(self.dim)
-        cov = np.asarray(truth[1], dtype=float).reshape(self.dim, self.dim)
+        d = int(self.dim)
+        mean, cov = _truth_arrays(truth, ((d,), (d, d)), "(mean (d,), cov (d, d))", d)
         if not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() < -1e-12:
             raise fail(
                 "truth",
@@ -193,15 +214,22 @@ class RidgeModel:
     synthetic_noise: float | None = None
 
     def __post_init__(self) -> None:
-        if int(self.dim) != self.dim or self.dim < 1:
-            raise fail("dim", "be an integer >= 1", self.dim, "pass e.g. dim=10")
+        check_integer("dim", self.dim, "pass e.g. dim=10")
         check_positive("ridge", self.ridge, allow_zero=True)
         if self.synthetic_noise is not None:
             check_positive("synthetic_noise", self.synthetic_noise, allow_zero=True)
 
     def truth_params(self, truth: tuple[np.ndarray, float]) -> LinearTruth:
         """(w* (d,), σ*²) as parameters with R = 1."""
-        w = np.asarray(truth[0], dtype=float).reshape(self.dim)
+        d = int(self.dim)
+        if not isinstance(truth, (tuple, list)) or len(truth) != 2:
+            raise fail(
+                "truth",
+                "be a pair (weights (d,), noise variance)",
+                truth,
+                f"pass e.g. (np.ones({d}), 1.0)",
+            )
+        (w,) = _truth_arrays(truth[:1], ((d,),), "(weights (d,), noise variance)", d)
         s2 = check_positive("noise variance", truth[1], allow_zero=True)
         return LinearTruth(w[None], np.array([s2]))
 

@@ -10,8 +10,9 @@ Token distributions (rows of ``probs``, shape (R, V), against ``p_star`` of shap
 - ``entropy`` — H(P̂) in nats;
 - ``support`` — the number of tokens with P̂ > 0;
 - ``tail_mass`` — the share of P*'s rarest decile the model still covers:
-  Σ_{i∈D} p*_i·[P̂_i > 0] / P*(D), for D the ⌈V/10⌉ least likely tokens under P*. 1 while
-  every tail token keeps some probability, 0 once the whole tail has vanished. (The ratio
+  Σ_{i∈D} p*_i·[P̂_i > 0] / P*(D), for D the ⌈V⁺/10⌉ least likely tokens among the V⁺ that
+  P* can emit (tokens with p*_i = 0 are no tail: they would make P*(D) = 0). 1 while every
+  tail token keeps some probability, 0 once the whole tail has vanished. (The ratio
   P̂(D)/P*(D) would be useless here: P̂ is unbiased, so its mean over replicates stays 1.)
 
 Gaussians (means (R, d), covariances (R, d, d)): ``mean_error`` ‖μ̂ − μ*‖², ``var_error``
@@ -28,14 +29,18 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from scipy.special import entr
 
+from almo._validation import check_number, fail
+
 __all__ = [
     "CATEGORICAL_METRICS",
     "categorical_metrics",
+    "check_kl_smoothing",
+    "check_which",
     "conditional_metrics",
     "count_metrics",
     "gaussian_metrics",
@@ -58,6 +63,56 @@ def tail_tokens(p_star: np.ndarray, fraction: float = 0.1) -> np.ndarray:
     return np.sort(np.argsort(p, kind="stable")[:k])
 
 
+def check_kl_smoothing(kl_smoothing: float) -> float:
+    """Return ``float(kl_smoothing)`` after checking it is finite and > 0.
+
+    The KL metric takes log(P̂ + ε): ε = 0 is infinite for a lost token, ε < 0 is NaN.
+
+    Examples
+    --------
+    >>> check_kl_smoothing(1e-6)
+    1e-06
+    """
+    return check_number(
+        "kl_smoothing",
+        kl_smoothing,
+        "pass a small positive ε such as the default kl_smoothing=1e-6",
+        low=0.0,
+        low_open=True,
+    )
+
+
+def check_which(which: Sequence[str]) -> tuple[str, ...]:
+    """Return ``which`` as a tuple after checking it names known token metrics.
+
+    Examples
+    --------
+    >>> check_which(["l2", "kl"])
+    ('l2', 'kl')
+    """
+    fix = f"pass a list of names among {list(CATEGORICAL_METRICS)}, e.g. which=('l2', 'kl')"
+    if isinstance(which, (str, bytes)) or not isinstance(which, Iterable):
+        raise fail("which", "be a sequence of metric names", which, fix)
+    names = tuple(which)
+    unknown = [name for name in names if name not in CATEGORICAL_METRICS]
+    if unknown:
+        raise fail(
+            "which",
+            f"name metrics among {list(CATEGORICAL_METRICS)}",
+            sorted(map(str, unknown)),
+            "drop the unknown names",
+        )
+    return names
+
+
+def _support_tail(p_star: np.ndarray) -> np.ndarray:
+    """:func:`tail_tokens` among the tokens P* can emit (all of them if it emits none)."""
+    support = np.flatnonzero(p_star > 0)
+    if support.size == 0 or support.size == p_star.shape[-1]:
+        return tail_tokens(p_star)
+    return support[tail_tokens(p_star[support])]
+
+
 def categorical_metrics(
     probs: np.ndarray,
     p_star: np.ndarray,
@@ -73,6 +128,7 @@ def categorical_metrics(
     >>> round(float(m["l2"][0]), 4), round(float(m["kl"][0]), 4)
     (0.125, 0.1438)
     """
+    check_kl_smoothing(kl_smoothing)
     p = np.asarray(probs, dtype=float)
     q = np.asarray(p_star, dtype=float)
     out: dict[str, np.ndarray] = {}
@@ -94,7 +150,7 @@ def categorical_metrics(
     if "support" in which:
         out["support"] = np.count_nonzero(p > 0, axis=1).astype(float)
     if "tail_mass" in which:
-        tail = tail_tokens(q)
+        tail = _support_tail(q)
         out["tail_mass"] = (p[:, tail] > 0) @ q[tail] / q[tail].sum()
     return out
 
@@ -152,7 +208,7 @@ def count_metrics(
     if "support" in which:
         out["support"] = np.count_nonzero(c, axis=1).astype(float)
     if "tail_mass" in which:
-        tail = tail_tokens(q)
+        tail = _support_tail(q)
         out["tail_mass"] = (c[:, tail] > 0) @ q[tail] / q[tail].sum()
     return out
 

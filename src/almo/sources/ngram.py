@@ -30,11 +30,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_integer, check_number, fail
 from almo.sources.base import tempered
 from almo.sources.categorical import check_distribution
 from almo.sources.data import CountData
-from almo.sources.metrics import CATEGORICAL_METRICS, conditional_metrics
+from almo.sources.metrics import (
+    CATEGORICAL_METRICS,
+    check_kl_smoothing,
+    check_which,
+    conditional_metrics,
+)
 
 __all__ = ["NGramModel", "context_weights", "random_markov"]
 
@@ -51,10 +56,18 @@ def random_markov(
     >>> random_markov(4, order=2, seed=1).shape
     (5, 4)
     """
-    _check_order(vocab, order)
+    vocab, order = _check_order(vocab, order)
+    a = check_number(
+        "concentration",
+        concentration,
+        "pass a Dirichlet concentration > 0, e.g. 0.5 (smaller is more peaked)",
+        low=0.0,
+        low_open=True,
+    )
+    seed = check_integer("seed", seed, "pass a non-negative integer, e.g. seed=0", low=0)
     rng = np.random.default_rng(seed)
     k = (vocab + 1) ** (order - 1)
-    return rng.dirichlet(np.full(vocab, float(concentration)), size=k)
+    return rng.dirichlet(np.full(vocab, a), size=k)
 
 
 def context_weights(table: np.ndarray, order: int, length: int) -> np.ndarray:
@@ -84,16 +97,11 @@ def _next_context(ctx: np.ndarray, token: np.ndarray, vocab: int, order: int) ->
     return (ctx * (vocab + 1) + token) % ((vocab + 1) ** (order - 1))
 
 
-def _check_order(vocab: int, order: int) -> None:
-    if int(vocab) != vocab or vocab < 1:
-        raise fail("vocab", "be an integer >= 1", vocab, "pass e.g. vocab=20")
-    if int(order) != order or order < 2:
-        raise fail(
-            "order",
-            "be an integer >= 2 (2 is a bigram / first-order Markov model)",
-            order,
-            "pass order=2, or use CategoricalModel for a unigram",
-        )
+def _check_order(vocab: int, order: int) -> tuple[int, int]:
+    vocab = check_integer("vocab", vocab, "pass e.g. vocab=20")
+    order = check_integer(
+        "order", order, "pass order=2 (a bigram), or use CategoricalModel for a unigram", low=2
+    )
     if (vocab + 1) ** (order - 1) * vocab > 5_000_000:
         raise fail(
             "order",
@@ -101,6 +109,7 @@ def _check_order(vocab: int, order: int) -> None:
             order,
             "lower the order or the vocabulary",
         )
+    return vocab, order
 
 
 @dataclass(frozen=True)
@@ -135,10 +144,10 @@ class NGramModel:
 
     def __post_init__(self) -> None:
         _check_order(self.vocab, self.order)
-        if int(self.length) != self.length or self.length < 1:
-            raise fail("length", "be an integer >= 1", self.length, "pass e.g. length=20")
-        if not np.isfinite(self.smoothing) or self.smoothing < 0:
-            raise fail("smoothing", "be finite and >= 0", self.smoothing, "pass e.g. 0.5")
+        check_integer("length", self.length, "pass e.g. length=20")
+        check_number("smoothing", self.smoothing, "pass 0 for the MLE or e.g. 0.5", low=0.0)
+        check_kl_smoothing(self.kl_smoothing)
+        check_which(self.which)
 
     @property
     def contexts(self) -> int:

@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_integer, check_number, fail
 
 __all__ = [
     "Schedule",
@@ -82,7 +82,7 @@ def constant(value: float) -> Schedule:
     >>> constant(0.2).values(2).tolist()
     [0.2, 0.2, 0.2]
     """
-    v = float(value)
+    v = check_number("value", value, "pass a number, e.g. constant(0.2)")
     return Schedule(lambda t: np.full(t.shape, v), f"{v:g}")
 
 
@@ -97,7 +97,9 @@ def power_law(scale: float, exponent: float, offset: float = 1.0) -> Schedule:
     >>> power_law(100, 1.0).values(3).tolist()
     [100.0, 200.0, 300.0, 400.0]
     """
-    c, a, o = float(scale), float(exponent), float(offset)
+    c = check_number("scale", scale, "pass a number, e.g. power_law(0.5, -0.5)")
+    a = check_number("exponent", exponent, "pass a number, e.g. power_law(0.5, -0.5)")
+    o = check_number("offset", offset, "keep the default offset=1")
     if o <= 0 and a < 0:
         raise fail(
             "offset",
@@ -116,7 +118,8 @@ def geometric(scale: float, ratio: float) -> Schedule:
     >>> geometric(0.8, 0.5).values(3).tolist()
     [0.8, 0.4, 0.2, 0.1]
     """
-    c, r = float(scale), float(ratio)
+    c = check_number("scale", scale, "pass a number, e.g. geometric(0.8, 0.5)")
+    r = check_number("ratio", ratio, "pass a number, e.g. geometric(0.8, 0.5)")
     return Schedule(lambda t: c * r ** t.astype(float), f"{c:g}·{r:g}^t")
 
 
@@ -142,9 +145,26 @@ def as_schedule(spec: ScheduleLike, name: str = "schedule") -> Schedule:
         return constant(float(spec))
     if callable(spec):
         f = spec
-        return Schedule(
-            lambda t: np.array([float(f(int(i))) for i in t]), getattr(f, "__name__", "callable")
-        )
+
+        def from_callable(t: np.ndarray) -> np.ndarray:
+            out = np.empty(len(t))
+            for j, i in enumerate(t):
+                value = f(int(i))
+                try:
+                    # Strings are refused even when they parse: "0.1" is a caller's mistake.
+                    if isinstance(value, (str, bytes)):
+                        raise TypeError
+                    out[j] = float(value)
+                except (TypeError, ValueError):
+                    raise fail(
+                        name,
+                        "return a number at every generation (when given as a callable)",
+                        f"{value!r} at generation {int(i)}",
+                        "make the callable return a float for each generation index",
+                    ) from None
+            return out
+
+        return Schedule(from_callable, getattr(f, "__name__", "callable"))
     if isinstance(spec, (str, bytes)):
         raise fail(
             name,
@@ -208,9 +228,8 @@ def n_values(spec: ScheduleLike, generations: int, name: str = "n") -> np.ndarra
 def _checked(
     spec: ScheduleLike, generations: int, name: str, kind: Literal["alpha", "n"]
 ) -> np.ndarray:
-    if int(generations) != generations or generations < 0:
-        raise fail("generations", "be an integer >= 0", generations, "pass e.g. generations=50")
-    values = as_schedule(spec, name).values(int(generations))
+    generations = check_integer("generations", generations, "pass e.g. generations=50", low=0)
+    values = as_schedule(spec, name).values(generations)
     bad = ~np.isfinite(values)
     if kind == "alpha":
         bad |= (values < 0) | (values > 1)

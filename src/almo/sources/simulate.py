@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm.auto import tqdm
 
-from almo._validation import fail
+from almo._validation import check_integer, fail
 from almo.sources.base import GenerativeModel, check_temperature, check_top_k
 from almo.sources.categorical import CategoricalModel
 from almo.sources.policies import (
@@ -184,11 +184,12 @@ def simulate(
     check_policy(policy)
     a = alpha_values(alpha, generations)
     ns = n_values(n, generations)
-    if int(replicates) != replicates or replicates < 1:
-        raise fail("replicates", "be an integer >= 1", replicates, "pass e.g. replicates=100")
+    replicates = check_integer("replicates", replicates, "pass e.g. replicates=100")
+    seed = check_integer("seed", seed, "pass a non-negative integer, e.g. seed=0", low=0)
     temperature = check_temperature(temperature)
     if top_k is not None:
-        check_top_k(top_k, 1)
+        vocab = getattr(model, "vocab", None)
+        check_top_k(top_k, vocab if isinstance(vocab, int) else None)
     # The model when the token path is exact for it, else None.
     token_model = (
         model

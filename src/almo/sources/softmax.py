@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from almo._validation import check_positive, fail
+from almo._validation import check_integer, check_number, fail
 from almo.sources.data import CountData
 from almo.sources.ngram import NGramModel
 
@@ -67,7 +67,7 @@ class SoftmaxBigramModel(NGramModel):
     warm_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.order != 2:
+        if isinstance(self.order, bool) or self.order != 2:
             raise fail(
                 "order",
                 "be 2 for the softmax bigram model",
@@ -76,10 +76,10 @@ class SoftmaxBigramModel(NGramModel):
             )
         super().__post_init__()
         for name in ("steps", "batch"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=200")
-        check_positive("lr", self.lr)
+            check_integer(name, getattr(self, name), f"pass e.g. {name}=200")
+        check_number(
+            "lr", self.lr, "pass a positive learning rate, e.g. lr=5.0", low=0.0, low_open=True
+        )
 
     def fit(
         self,

@@ -29,7 +29,8 @@ from typing import Literal
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_number, fail
+from almo.sources.categorical import check_distribution
 from almo.sources.schedules import ScheduleLike, alpha_values, n_values
 
 __all__ = ["collision_gap", "risk_curve", "stable_level"]
@@ -43,19 +44,14 @@ def collision_gap(p_star: np.ndarray | float) -> float:
     >>> collision_gap(np.array([0.5, 0.5]))
     0.5
     """
+    fix = "pass the true distribution, e.g. zipf(1000, 1.1), or c in [0, 1]"
     if np.ndim(p_star) == 0:
-        c = float(p_star)
-    else:
-        p = np.asarray(p_star, dtype=float)
-        c = float(1.0 - p @ p)
-    if not (0.0 <= c <= 1.0):
-        raise fail(
-            "p_star",
-            "be a probability vector (or c = 1 − ‖P*‖² in [0, 1])",
-            p_star,
-            "pass the true distribution, e.g. zipf(1000, 1.1)",
-        )
-    return c
+        return check_number("p_star", p_star, fix, low=0.0, high=1.0)
+    p = check_distribution(p_star, "p_star")
+    if p.ndim != 1:
+        raise fail("p_star", "be one probability vector (V,)", p.shape, fix)
+    # Clipped: for a near point mass round-off can give ‖P*‖² a hair above 1.
+    return float(np.clip(1.0 - p @ p, 0.0, 1.0))
 
 
 def risk_curve(
