@@ -44,7 +44,7 @@ from almo.sources import zipf
 from almo.sources.metrics import CATEGORICAL_METRICS
 from almo.sources.minimax import simulate_minimax
 
-FULL = {"vocab": 1000, "n": 1000, "generations": 20, "replicates": 4, "grid": 11}
+FULL = {"vocab": 1000, "n": 1000, "generations": 20, "replicates": 3, "grid": 11}
 QUICK = {"vocab": 200, "n": 400, "generations": 5, "replicates": 2, "grid": 5}
 ALPHA, ALPHA_MIN, ZIPF = 0.05, 0.5, 1.1
 CONFIGS: dict[str, dict[str, Any]] = {
