@@ -2,7 +2,6 @@
 the model and the objectives ends within 0.5% of the certified optimum (solve_linear); the
 step-size schedule and the averages behave as documented."""
 
-import math
 
 import numpy as np
 import pytest
@@ -57,7 +56,7 @@ def test_the_defaults_reach_the_certified_optimum(problem, one_thread):
     np.testing.assert_allclose(trainer.average_weights, sol.weights, atol=0.05)
 
 
-def test_the_default_optimizer_steps_decay_as_one_over_sqrt(problem):
+def test_the_default_optimizer_steps_decay_as_the_polyak_ruppert_power(problem):
     x, y, g, _, scales = problem
     seen = []
     trainer = _default_trainer(scales)
@@ -66,9 +65,9 @@ def test_the_default_optimizer_steps_decay_as_one_over_sqrt(problem):
     cb = LambdaCallback(on_step_end=lambda tr: seen.append(tr.optimizer.param_groups[0]["lr"]))
     trainer.fit(loader, epochs=3, callbacks=[cb])
     horizon = 3 * len(loader)
-    expected = [base / math.sqrt(1 + t / horizon) for t in range(len(seen))]
+    expected = [base * (1 + t / horizon) ** -0.75 for t in range(len(seen))]
     np.testing.assert_allclose(seen, expected, rtol=1e-15)
-    assert trainer.lr_schedule == "inv_sqrt"
+    assert trainer.lr_schedule == "poly"
 
 
 def test_an_optimizer_passed_in_is_left_alone_unless_asked(problem):
@@ -87,6 +86,10 @@ def test_an_optimizer_passed_in_is_left_alone_unless_asked(problem):
     np.testing.assert_allclose(halving, 0.05 * 0.5 ** np.arange(len(halving)), rtol=1e-15)
     inv = lrs(lr_schedule="inv_sqrt")
     assert inv[0] == 0.05 and (np.diff(inv) < 0).all()
+    horizon = 3 * len(loader)
+    np.testing.assert_allclose(inv, 0.05 / np.sqrt(1 + np.arange(len(inv)) / horizon), rtol=1e-15)
+    poly = lrs(lr_schedule="poly")
+    assert (poly[1:] < inv[1:]).all()  # the faster decay
 
 
 @pytest.mark.parametrize("bad", ["cosine", 3, None])
