@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["project_box_simplex", "project_simplex", "solve_threshold"]
+__all__ = ["project_box_simplex", "project_simplex", "solve_threshold", "threshold_point"]
 
 # Below this size a 1-D box projection sorts everything: the sampling step would not pay off.
 _BOX_SAMPLE_MIN = 16_384
@@ -58,6 +58,14 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.device.type == "mps" else torch.float64
 
 
+# Centred values are kept below this in magnitude, so that the scans over breakpoints (sums of p
+# slopes times gaps) cannot overflow float64; rows beyond it are first solved on a scaled copy.
+_HUGE = 2.0**960
+# A threshold this small (relative to bounds of order one) leaves no cancellation in v - τ.
+_SMALL_TAU = 8.0
+_MAX_STAGES = 6
+
+
 def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: Any = None) -> Any:
     """Solve ``Σ_i s_i clip(a_i - τ, l_i, u_i) = target`` for τ, row by row, exactly.
 
@@ -73,7 +81,8 @@ def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: An
     Returns
     -------
     array or tensor, shape (...)
-        The threshold τ of each row.
+        The threshold τ of each row. At magnitudes where τ itself cannot be stored precisely
+        (|a| ≳ 1e15), use :func:`threshold_point`, which returns ``clip(a - τ, l, u)`` exactly.
 
     Examples
     --------
@@ -81,15 +90,89 @@ def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: An
     >>> round(float(solve_threshold(np.array([0.5, 0.2]), np.zeros(2), np.full(2, np.inf))), 9)
     -0.15
     """
+    shift, _, tau = _shifted_threshold(a, lower, upper, target, scale)
+    return shift[..., 0] + tau
+
+
+def threshold_point(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: Any = None) -> Any:
+    """``clip(a - τ, l, u)`` for the τ of :func:`solve_threshold`, exact at any magnitude.
+
+    ``a - τ`` is formed as ``(a - c) - τ'`` with a row shift ``c`` next to τ, so the entries
+    strictly between their bounds lose nothing to cancellation even when ``|a|`` is 1e300.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([1e300, 1e300, -1e300])
+    >>> threshold_point(a, np.zeros(3), np.full(3, np.inf)).tolist()
+    [0.5, 0.5, 0.0]
+    """
+    _, b, tau = _shifted_threshold(a, lower, upper, target, scale)
+    return _clip(b - tau[..., None], lower, upper)
+
+
+def _shifted_threshold(a: Any, lower: Any, upper: Any, target: Any, scale: Any) -> Any:
+    """(c, b, τ') with ``b = a - c`` (rows shifted, far entries clamped) and τ = c + τ' small.
+
+    The rows are centred on their midrange (which cannot overflow), solved, then shifted by the
+    threshold found and solved again until it is small: each pass removes the cancellation of
+    the last (up to three passes at |a| = 1e300, one at ordinary magnitudes). A row too large
+    for the scan is solved on a copy scaled by a power of two (exact), and entries far beyond
+    the uncertainty of the last threshold are clamped: they keep their side of it.
+    """
     xp = _np_or_torch(a)
     s = xp.ones_like(a) if scale is None else scale
+    shift = 0.5 * _amax_keep(a) + 0.5 * _amin_keep(a)
+    b = a - shift
+    tgt = target + 0.0 * shift[..., 0]
+    # How far from τ an entry strictly between its bounds can lie: τ is small enough once it
+    # is a few widths, and entries 2^20 widths beyond it keep their state whatever τ is.
+    upper_finite = xp.where(xp.isinf(upper), 0.0, abs(upper))
+    width = (
+        1.0
+        + _amax_keep(abs(lower + 0.0 * a))
+        + _amax_keep(upper_finite + 0.0 * a)
+        + abs(tgt)[..., None] / _amin_keep(s + 0.0 * a)
+    )[..., 0]
+    for stage in range(_MAX_STAGES):
+        size = _amax_keep(abs(b))
+        big = size > _HUGE
+        if bool(big.any()):  # scale by an exact power of two: the scan then cannot overflow
+            ratio = xp.where(big, size / _HUGE, 1.0)
+            sigma = 2.0 ** -(xp.ceil(xp.log2(ratio)) + 1.0)
+            sig = sigma[..., 0]
+            tau = _scan(b * sigma, lower * sigma, upper * sigma, tgt * sig, s) / sig
+        else:
+            tau = _scan(b, lower, upper, tgt, s)
+        if stage == _MAX_STAGES - 1 or not bool((abs(tau) > _SMALL_TAU * width).any()):
+            break
+        bound = xp.maximum(xp.maximum(abs(tau) * 2.0**-20, width * 2.0**20), 0.0 * tau + _HUGE)
+        with np.errstate(over="ignore"):
+            b = _clamp(b - tau[..., None], bound[..., None])
+        shift = shift + tau[..., None]
+    return shift, b, tau
+
+
+def _clamp(x: Any, bound: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return torch.minimum(torch.maximum(x, -bound), bound)
+    return np.minimum(np.maximum(x, -bound), bound)
+
+
+def _scan(a: Any, lower: Any, upper: Any, tgt: Any, s: Any) -> Any:
+    """τ for rows with |a| ≤ _HUGE: locate the linear piece of f holding the root, then solve it.
+
+    f(τ) = Σ s clip(a - τ, l, u) is scanned from the right, where every entry sits at its lower
+    bound and f is small: the values near the root are then sums of small terms, not
+    differences of huge ones.
+    """
+    xp = _np_or_torch(a)
     b1, b2 = a - upper, a - lower  # entry i is at u_i for τ <= b1, at l_i for τ >= b2
     unbounded = xp.isinf(b1)
     s_unb = _sum(s * unbounded)
     finite_min = xp.minimum(_amin(xp.where(unbounded, xp.inf, b1)), _amin(b2))
     # Start left of every finite breakpoint and far enough that the unbounded entries alone
     # already reach the target; then f(start) >= target and the scan below finds the crossing.
-    tgt = target + 0.0 * finite_min
     margin = xp.where(s_unb > 0, abs(tgt) / xp.where(s_unb > 0, s_unb, 1.0), 0.0)
     start = (finite_min - margin - 1.0)[..., None]
     b1 = xp.where(unbounded, start, b1)
@@ -97,23 +180,41 @@ def solve_threshold(a: Any, lower: Any, upper: Any, target: Any = 1.0, scale: An
     order = xp.argsort(pts, -1) if xp is np else torch.argsort(pts, dim=-1)
     t = _take(pts, order)
     slope = _cumsum(xp, _take(_cat(xp, [-s, s]), order))  # slope of f on [t_k, t_{k+1}]
-    f0 = _sum(s * _clip(a - t[..., :1], lower, upper), keep=True)
-    inc = slope[..., :-1] * (t[..., 1:] - t[..., :-1])
-    f = _cat(xp, [f0, f0 + _cumsum(xp, inc)])
+    inc = slope[..., :-1] * (t[..., 1:] - t[..., :-1])  # f(t_{k+1}) - f(t_k), <= 0
+    f_end = _sum(s * xp.broadcast_to(lower, a.shape), keep=True)  # every entry at its lower bound
+    back = _flip(xp, _cumsum(xp, _flip(xp, inc)))  # f(t_k) - f(t_end) = -back_k
+    f = _cat(xp, [f_end - back, f_end])
     k = (f >= tgt[..., None]).sum(-1) - 1
     k = k.clip(0, t.shape[-1] - 2)[..., None]
-    mid = 0.5 * (_take(t, k) + _take(t, k + 1))
-    return _polish(a, lower, upper, s, tgt, mid)
+    t_lo, t_hi = _take(t, k), _take(t, k + 1)
+    return _solve_piece(a, lower, upper, s, tgt, t_lo, t_hi)
 
 
-def _polish(a: Any, lower: Any, upper: Any, s: Any, target: Any, mid: Any) -> Any:
-    # f is linear on the segment holding `mid` (keepdims, shape (..., 1)): evaluate it there
-    # directly, which removes the rounding of the cumulative scan, and step to the root.
-    x = a - mid
-    fm = _sum(s * _clip(x, lower, upper))
-    rate = _sum(s * ((x > lower) & (x < upper)))
-    safe = rate + (rate == 0)
-    return mid[..., 0] + (fm - target) / safe
+def _solve_piece(a: Any, lower: Any, upper: Any, s: Any, tgt: Any, t_lo: Any, t_hi: Any) -> Any:
+    # On the piece [t_lo, t_hi] (keepdims, shape (..., 1)) every entry keeps its state (at l,
+    # at u or free), so f(τ) = fixed + Σ_free s (a - τ) and the root has a closed form; the
+    # free entries lie within their bounds of τ, so their sum is accurate.
+    xp = _np_or_torch(a)
+    x = a - (0.5 * t_lo + 0.5 * t_hi)
+    at_l, at_u = x <= lower, x >= upper
+    free = ~(at_l | at_u)
+    fixed = _sum(s * xp.where(at_l, lower, 0.0)) + _sum(s * xp.where(at_u, upper, 0.0))
+    rate = _sum(s * free)
+    num = _sum(s * xp.where(free, a, 0.0)) - (tgt - fixed)
+    flat = _clip(0.0 * t_lo, t_lo, t_hi)[..., 0]  # f is flat here: any point of the piece
+    return xp.where(rate > 0, num / xp.where(rate > 0, rate, 1.0), flat)
+
+
+def _flip(xp: Any, x: Any) -> Any:
+    return torch.flip(x, dims=(-1,)) if xp is torch else x[..., ::-1]
+
+
+def _amax_keep(x: Any) -> Any:
+    return x.amax(dim=-1, keepdim=True) if isinstance(x, torch.Tensor) else x.max(-1, keepdims=True)
+
+
+def _amin_keep(x: Any) -> Any:
+    return x.amin(dim=-1, keepdim=True) if isinstance(x, torch.Tensor) else x.min(-1, keepdims=True)
 
 
 def _cat(xp: Any, parts: list[Any]) -> Any:
@@ -157,15 +258,35 @@ def project_simplex(v: Any) -> Any:
     [0.75, 0.25, 0.0]
     """
     if isinstance(v, torch.Tensor):
-        work = v.to(_work_dtype(v))
-        return torch.clamp(work - _simplex_tau_sorted(work)[..., None], min=0).to(v.dtype)
+        work = _simplex_shift(v.to(_work_dtype(v)))
+        out = torch.clamp(work - _simplex_tau_sorted(work)[..., None], min=0)
+        return out.to(_torch_out_dtype(v))
     arr = np.asarray(v)
     out_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    x = arr.astype(np.float64, copy=False)
+    x = _simplex_shift(arr.astype(np.float64, copy=False))
     tau = _simplex_tau_fast(x) if x.ndim == 1 else _simplex_tau_sorted(x)[..., None]
     out = np.subtract(x, tau)
     np.maximum(out, 0.0, out=out)
     return out.astype(out_dtype, copy=False)
+
+
+def _simplex_shift(x: Any) -> Any:
+    """Rows shifted so that their largest entry is 0 (Π(v + c·1) = Π(v) on the simplex).
+
+    τ then lies in [-1, 0], so ``x - τ`` has no cancellation at any magnitude of v; entries
+    more than 1 below the largest end at zero whatever τ is, and are clamped at -2, which also
+    keeps a spread beyond the float range from overflowing.
+    """
+    if isinstance(x, torch.Tensor):
+        return torch.clamp(x - x.amax(dim=-1, keepdim=True), min=-2.0)
+    with np.errstate(over="ignore"):
+        y = x - x.max(axis=-1, keepdims=True)
+    return np.maximum(y, -2.0, out=y)
+
+
+def _torch_out_dtype(v: torch.Tensor) -> torch.dtype:
+    # Integer tensors are projected as floats (of torch's default dtype), never cast back.
+    return v.dtype if v.dtype.is_floating_point else torch.get_default_dtype()
 
 
 def _simplex_tau_sorted(v: Any, n_extra: int = 0, sum_extra: float = 0.0) -> Any:
@@ -271,22 +392,35 @@ def project_box_simplex(v: Any, lower: Any, upper: Any) -> Any:
         work = v.to(_work_dtype(v))
         lo = torch.as_tensor(lower, dtype=work.dtype, device=v.device).expand_as(work)
         hi = torch.as_tensor(upper, dtype=work.dtype, device=v.device).expand_as(work)
-        tau = solve_threshold(work, lo, hi)
-        return _clip(work - tau[..., None], lo, hi).to(v.dtype)
+        return threshold_point(work, lo, hi).to(_torch_out_dtype(v))
     arr = np.asarray(v)
     out_dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
     x = arr.astype(np.float64, copy=False)
     lower = lower if np.ndim(lower) == 0 else np.asarray(lower, np.float64)
     upper = upper if np.ndim(upper) == 0 else np.asarray(upper, np.float64)
     if x.ndim == 1 and x.size >= _BOX_SAMPLE_MIN:
-        tau_x = _box_tau_fast(x, lower, upper)
+        out = _box_point_fast(x, lower, upper)
     else:
         lo_x, hi_x = np.broadcast_to(lower, x.shape), np.broadcast_to(upper, x.shape)
-        tau_x = solve_threshold(x, lo_x, hi_x)[..., None]
-    out = np.subtract(x, tau_x)
+        out = threshold_point(x, lo_x, hi_x)
+    return out.astype(out_dtype, copy=False)
+
+
+def _box_point_fast(x: np.ndarray, lower: Any, upper: Any) -> np.ndarray:
+    """The box projection of one long vector: centred, then re-centred on τ until τ is small."""
+    b = x - (0.5 * float(x.max()) + 0.5 * float(x.min()))
+    if float(np.abs(b).max()) > _HUGE:  # too wide for the sampled bracket: the exact scan
+        lo_x, hi_x = np.broadcast_to(lower, x.shape), np.broadcast_to(upper, x.shape)
+        return threshold_point(x, lo_x, hi_x)
+    for _ in range(_MAX_STAGES):
+        tau = _box_tau_fast(b, lower, upper)
+        if abs(tau) <= _SMALL_TAU:
+            break
+        b = b - tau
+    out = np.subtract(b, tau)
     np.maximum(out, lower, out=out)
     np.minimum(out, upper, out=out)
-    return out.astype(out_dtype, copy=False)
+    return out
 
 
 def _pick(x: Any, idx: np.ndarray) -> Any:

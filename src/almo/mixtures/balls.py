@@ -145,6 +145,9 @@ class PriorBall(MixtureSet):
 
     # ------------------------------------------------------------------ numpy hooks
     def _project_np(self, v: np.ndarray) -> np.ndarray:
+        if self.radius == 0.0:  # the single point λ0
+            return np.broadcast_to(self.prior, v.shape).copy()
+        v = _balls.centre_rows(v)
         if self.divergence != "kl":
             return _balls.project_ball(v, self.prior, self.radius, self.divergence)
         out = _balls.project_ball(v, self.prior, np.inf, "l1")  # simplex projection first

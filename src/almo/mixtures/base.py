@@ -101,10 +101,10 @@ class MixtureSet(abc.ABC):
         >>> Simplex(2).project(np.array([1.0, 0.5])).tolist()
         [0.75, 0.25]
         """
-        self._check_points(v)
+        v = self._check_points(v)
         if isinstance(v, torch.Tensor):
             return self._project_torch(v)
-        arr = np.asarray(v)
+        arr = v
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
         work = arr.astype(np.float64, copy=False).reshape(-1, self.p)
         return self._project_np(work).reshape(arr.shape).astype(dtype, copy=False)
@@ -119,7 +119,7 @@ class MixtureSet(abc.ABC):
         >>> Simplex(3).worst_case(np.array([0.2, 0.9, 0.4])).weights.tolist()
         [0.0, 1.0, 0.0]
         """
-        ell = _as_float64(losses)
+        ell = _as_float64(losses, "losses")
         if ell.shape != (self.p,):
             raise fail(
                 "losses",
@@ -140,7 +140,7 @@ class MixtureSet(abc.ABC):
         >>> Simplex(2).contains([0.3, 0.7]), Simplex(2).contains([0.3, 0.6])
         (True, False)
         """
-        w = _as_float64(weights)
+        w = _as_float64(weights, "weights")
         if w.shape != (self.p,):
             raise fail(
                 "weights", f"have shape ({self.p},)", f"shape {w.shape}", f"pass {self.p} weights"
@@ -244,8 +244,16 @@ class MixtureSet(abc.ABC):
         out = self._project_np(work).reshape(tuple(v.shape))
         return torch.as_tensor(out).to(device=v.device, dtype=v.dtype)
 
-    def _check_points(self, v: Any) -> None:
-        shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+    def _check_points(self, v: Any) -> Any:
+        """``v`` as a real array or tensor (integers become floats), or a clear error."""
+        if isinstance(v, torch.Tensor):
+            if v.is_complex():
+                raise _not_real("v", str(v.dtype))
+            if not v.dtype.is_floating_point:  # integers: project their float values
+                v = v.to(torch.get_default_dtype())
+        else:
+            v = _real_array("v", v)
+        shape = tuple(v.shape)
         if len(shape) == 0 or shape[-1] != self.p:
             raise fail(
                 "v",
@@ -256,9 +264,9 @@ class MixtureSet(abc.ABC):
         if isinstance(v, torch.Tensor):
             finite = bool(torch.isfinite(v).all())
         else:
-            arr = np.asarray(v)
             # One sum is cheaper than an isfinite pass and is finite whenever all entries are.
-            finite = bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = bool(np.isfinite(v.sum())) or bool(np.isfinite(v).all())
         if not finite:
             raise fail(
                 "v",
@@ -266,12 +274,37 @@ class MixtureSet(abc.ABC):
                 "a non-finite entry",
                 "check the update that produced it, e.g. lower the step size",
             )
+        return v
 
 
-def _as_float64(x: Any) -> np.ndarray:
+def _not_real(name: str, found: str) -> Exception:
+    return fail(
+        name,
+        "hold real numbers (float or integer)",
+        f"dtype {found}",
+        f"pass a float array for `{name}`; take .real of complex values only if that is meant",
+    )
+
+
+def _real_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a numpy array of real numbers (bool, int or float), or a clear error."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise fail(
+            name, "be an array of numbers", value, f"pass a rectangular float array for `{name}`"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise _not_real(name, str(arr.dtype))
+    return arr
+
+
+def _as_float64(x: Any, name: str = "v") -> np.ndarray:
     if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise _not_real(name, str(x.dtype))
         x = x.detach().cpu()
-    return np.asarray(x, dtype=np.float64)
+    return _real_array(name, x).astype(np.float64, copy=False)
 
 
 def _vector(name: str, value: Any, p: int | None = None, *, allow_inf: bool = False) -> np.ndarray:

@@ -87,11 +87,14 @@ class Polytope(PolyhedralSet):
         self._slack = max(slack, 0.0)
         self._centre = self._repair(np.asarray(lam.value))
         self._v = cp.Parameter(self.p)
+        self._inv = cp.Parameter(nonneg=True)
         self._ell = cp.Parameter(self.p)
         self._x = cp.Variable(self.p)
         cons = self.cvxpy_constraints(self._x)
-        # ½||x||² - ⟨v, x⟩ keeps the objective a plain QP (no cone) for the solver.
-        self._qp = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(self._x) - self._v @ self._x), cons)
+        # ½||x||²/s - ⟨v/s, x⟩ (s = max(1, |v|)) keeps the objective a plain QP (no cone) of
+        # unit scale for the solver, whatever the magnitude of v.
+        quad = 0.5 * self._inv * cp.sum_squares(self._x)
+        self._qp = cp.Problem(cp.Minimize(quad - self._v @ self._x), cons)
         self._lp = cp.Problem(cp.Maximize(self._ell @ self._x), cons)
         self._mid = self._project_np(np.full((1, self.p), 1.0 / self.p))[0]
 
@@ -109,8 +112,7 @@ class Polytope(PolyhedralSet):
             c = self._centre
             step = self.A @ (x - c)
             room = self.b - self.A @ c
-            with np.errstate(divide="ignore"):
-                ratios = np.where(step > 0, room / step, np.inf)
+            ratios = np.divide(room, step, out=np.full_like(step, np.inf), where=step > 0)
             theta = min(1.0, float(ratios.min()))
             x = c + theta * (x - c)
         return x
@@ -121,7 +123,10 @@ class Polytope(PolyhedralSet):
             if self._contains_np(row, 0.0) and row.min() >= 0 and row.sum() == 1.0:
                 out[i] = row
                 continue
-            self._v.value = row
+            # Π(v + c·1) = Π(v): centre v (midrange, no overflow), then scale the objective.
+            row = row - (0.5 * row.max() + 0.5 * row.min())
+            size = max(1.0, float(np.abs(row).max()))
+            self._v.value, self._inv.value = row / size, 1.0 / size
             _cvxpy.solve(
                 self._qp, "the Polytope projection QP", fix=_FIX, retry_default=True, **_TIGHT
             )
@@ -134,20 +139,34 @@ class Polytope(PolyhedralSet):
 
         Interior-point iterates approach degenerate optima only to ~sqrt(tolerance); the KKT
         system on the guessed active set gives the optimum to round-off when the guess is
-        right (feasible, multipliers ≥ 0), and the repaired solver point is kept otherwise.
+        right. Several activity thresholds are tried; a guess is accepted when its point is
+        feasible and some non-negative multipliers certify it (a non-negative least-squares
+        fit, which also handles degenerate vertices where more constraints are active than
+        needed). Otherwise the repaired solver point is kept.
         """
-        tol = 1e-6 * (1.0 + np.abs(v).max())
-        act = self.A @ x - self.b > -tol
-        zero = np.flatnonzero(x < tol)
-        C = np.vstack([self.A[act], -np.eye(self.p)[zero], np.ones((1, self.p))])
-        d = np.concatenate([self.b[act], np.zeros(zero.size), [1.0]])
-        y = np.linalg.lstsq(C @ C.T, C @ v - d, rcond=None)[0]
-        z = v - C.T @ y
-        feasible = (
-            z.min() >= -1e-12 and abs(z.sum() - 1) <= 1e-12 and np.all(self.A @ z <= self.b + 1e-12)
-        )
-        if feasible and y[:-1].min(initial=0.0) >= -1e-9 * (1.0 + np.abs(y).max()):
-            return self._repair(z)
+        from scipy.optimize import nnls
+
+        for tol in (1e-9, 1e-7, 1e-5):
+            act = self.A @ x - self.b > -tol
+            zero = np.flatnonzero(x < tol)
+            rows = np.vstack([self.A[act], -np.eye(self.p)[zero]])
+            C = np.vstack([rows, np.ones((1, self.p))])
+            d = np.concatenate([self.b[act], np.zeros(zero.size), [1.0]])
+            y = np.linalg.lstsq(C @ C.T, C @ v - d, rcond=None)[0]
+            z = v - C.T @ y
+            feasible = (
+                z.min() >= -1e-12
+                and abs(z.sum() - 1) <= 1e-12
+                and np.all(self.A @ z <= self.b + 1e-12)
+            )
+            if not feasible:
+                continue
+            g = v - z  # must be Σ y_j (row j) + y0·1 with y_j ≥ 0 and y0 free
+            M = np.hstack([rows.T, np.ones((self.p, 1)), -np.ones((self.p, 1))])
+            scale = max(1.0, float(np.abs(g).max()))
+            residual = nnls(M / scale, g / scale)[1]
+            if residual <= 1e-9:
+                return self._repair(z)
         return self._repair(x)
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
