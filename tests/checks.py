@@ -599,3 +599,40 @@ def grouped_classification(
     w = rng.normal(size=(d, 3))
     y = np.argmax(x @ w + noise * rng.normal(size=(n, 3)) + g[:, None] * [0.0, 0.0, 1.0], axis=1)
     return x, y, g
+
+
+# --------------------------------------------------------------------------- any magnitude
+
+
+EXTREME_MAGNITUDES = (1e-300, 1e-9, 1.0, 1e3, 1e8, 1e300)
+
+
+def assert_projection_exact(mixture_set: Any, v: Any, proj: Any, tol: float = 1e-7) -> None:
+    """Assert that ``proj`` is the projection of ``v`` at any magnitude of ``v`` (1e-300 … 1e300).
+
+    Unlike :func:`assert_projection_optimal`, membership is checked with an absolute 1e-9
+    (relative to the set, whose entries are at most 1), not widened by ``‖v‖``; and the
+    variational inequality is checked on the direction ``u = (v − π)/G``, ``G = max(1, ‖v − π‖_∞)``:
+    ``max_{λ∈Λ} ⟨u, λ − π⟩ ≤ tol + 16·p·ε·‖v‖_∞/G``, where the last term is the rounding of
+    forming ``v − π`` (about ε when v is huge, negligible when it is small). No step overflows.
+    """
+    vs, ps = _rows(v, mixture_set.p), _rows(proj, mixture_set.p)
+    if vs.shape != ps.shape:
+        raise AssertionError(f"projection has shape {ps.shape}, input {vs.shape}")
+    eps = np.finfo(np.float64).eps
+    for i, (vi, pi) in enumerate(zip(vs, ps, strict=True)):
+        if not np.all(np.isfinite(pi)):
+            raise AssertionError(f"projection of row {i} is not finite: {pi}")
+        assert_in_set(mixture_set, pi, atol=1e-9)
+        with np.errstate(over="ignore"):
+            g = vi - pi
+        size = max(1.0, float(np.abs(g).max()))
+        u = vi / size - pi / size
+        allowed = tol + 16 * mixture_set.p * eps * float(np.abs(vi).max()) / size
+        gap = linear_max(mixture_set, u) - float(u @ pi)
+        if gap > allowed:
+            raise AssertionError(
+                f"projection of row {i} onto {describe(mixture_set)} is not optimal: "
+                f"max over Λ of <u, λ - π> = {gap:.3g} > allowed {allowed:.3g}\n"
+                f"  v = {vi}\n  π = {pi}"
+            )
