@@ -284,10 +284,26 @@ def solve_linear(
             "pass method='auto' (it picks cvxpy here) or set l2 > 0 with smooth losses",
         )
     chosen = "dual_newton" if method == "dual_newton" or (method == "auto" and fast) else "cvxpy"
+    newton: tuple[np.ndarray, np.ndarray, float, float, int] | None = None
     if chosen == "dual_newton":
         res = solve_dual_newton(problem, mixture_set, tol, int(max_iter or 100))
         theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, res.n_iter
-    else:
+        newton = (theta, lam, float(upper), float(lower), int(n_iter))
+        if (
+            method == "auto"
+            and max_iter is None
+            and upper - lower > 1e3 * tol * max(1.0, abs(upper))
+        ):
+            # Newton on the dual can stall where g(λ) is flat (a penalty pinning W at 0), far
+            # from tol (not a precision floor): "auto" promises a certified answer, so the
+            # conic form takes over, and the better certificate of the two is kept.
+            logger.info(
+                "dual_newton stopped with gap %.3g > tol after %d iterations: trying cvxpy",
+                upper - lower,
+                n_iter,
+            )
+            chosen = "cvxpy"
+    if chosen == "cvxpy":
         from almo.solvers.cvxpy_form import solve_cvxpy
 
         res_c = solve_cvxpy(problem, mixture_set, tol, max_iter, score_variables=not fast)
@@ -305,6 +321,9 @@ def solve_linear(
             inner = InnerSolver(problem).solve(lam * unit, theta, problem.norm_weight(lam))
             candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
         lower = max(candidates)
+        if newton is not None and upper - lower > newton[2] - newton[3]:
+            theta, lam, upper, lower, n_iter = newton
+            chosen = "dual_newton"
     return _solution(
         problem,
         mixture_set,
