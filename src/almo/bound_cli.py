@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from almo._cli import check_flag_float, check_flag_int, check_writable_file
 from almo._validation import fail
 
-__all__ = ["DATASETS", "add_parser", "load_saved", "run"]
+__all__ = ["DATASETS", "add_parser", "check_args", "load_saved", "run"]
 
 DATASETS = ("breast_cancer", "digits", "iris", "wine")
 FORMAT = "almo-bound/1"
@@ -52,8 +53,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "fitted with solve_linear: L̂_Λ + 2 max_λ R(G, λ) + M ε + concentration.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", choices=DATASETS, help="a scikit-learn bundled data set")
-    src.add_argument("--load", type=Path, help="a JSON file written by --save")
+    src.add_argument(
+        "--dataset", choices=DATASETS, help="a scikit-learn bundled data set (or --load)"
+    )
+    src.add_argument("--load", type=Path, help="a JSON file written by --save (or --dataset)")
     p.add_argument(
         "--groups",
         default="classes",
@@ -63,11 +66,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--losses", default="log_loss", help="comma-separated loss names")
     p.add_argument("--beta", default="bound", help="'bound', 'cv', or a number (0: no penalty)")
     p.add_argument("--l2", type=float, default=1e-3, help="ridge term of the solver")
-    p.add_argument("--delta", type=float, default=None, help="failure probability (0.05)")
-    p.add_argument("--epsilon", type=float, default=None, help="cover radius (optimized)")
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=None,
+        help="failure probability δ in (0, 1) (default: 0.05, or the saved one with --load)",
+    )
+    p.add_argument(
+        "--epsilon", type=float, default=None, help="cover radius ε > 0 (default: optimized)"
+    )
     p.add_argument("--test-size", type=float, default=0.3, help="held-out fraction")
     p.add_argument("--seed", type=int, default=0, help="split and cross-validation seed")
-    p.add_argument("--save", type=Path, help="write the model and its certificate here (JSON)")
+    p.add_argument(
+        "--save",
+        type=Path,
+        help="write the model and its certificate here, as JSON (default: not saved)",
+    )
     p.add_argument("--json", action="store_true", help="print the certificate as JSON")
     p.set_defaults(func=run, delta_default=0.05)
     return p
@@ -81,6 +95,8 @@ def _groups(spec: str, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None,
     if spec.startswith("feature:"):
         try:
             j = int(spec.split(":", 1)[1])
+            if j < 0:
+                raise IndexError(j)
             column = X[:, j]
         except (ValueError, IndexError):
             raise fail(
@@ -117,14 +133,20 @@ def fit_dataset(args: argparse.Namespace) -> dict[str, Any]:
     from almo.solvers import solve_linear
 
     beta = _beta(args.beta)
-    if not 0.0 < args.test_size < 1.0:
-        raise fail("--test-size", "lie in (0, 1)", args.test_size, "pass e.g. --test-size 0.3")
     X, y = getattr(datasets, f"load_{args.dataset}")(return_X_y=True)
     groups, n_groups = _groups(args.groups, X, y)
     strata = y if groups is None else groups * (int(y.max()) + 1) + y
-    idx_tr, idx_te = train_test_split(
-        np.arange(len(y)), test_size=args.test_size, random_state=args.seed, stratify=strata
-    )
+    try:
+        idx_tr, idx_te = train_test_split(
+            np.arange(len(y)), test_size=args.test_size, random_state=args.seed, stratify=strata
+        )
+    except ValueError as err:  # a split too small to hold every class (and group) on each side
+        raise fail(
+            "--test-size",
+            "leave every class (and group) at least one row in each split",
+            f"{args.test_size} of {len(y)} rows ({err})",
+            "pass e.g. --test-size 0.3",
+        ) from None
     scaler = StandardScaler().fit(X[idx_tr])
     X_tr, X_te = scaler.transform(X[idx_tr]), scaler.transform(X[idx_te])
     g_tr = None if groups is None else groups[idx_tr]
@@ -220,10 +242,57 @@ def _recompute(data: dict[str, Any], delta: float | None, epsilon: float | None)
 _DERIVED = ("M", "s", "m", "log_cover", "log_1_over_delta_prime", "constant")
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Check the flags of ``almo bound`` before any work; errors name the flag.
+
+    Examples
+    --------
+    >>> sub = argparse.ArgumentParser().add_subparsers()
+    >>> check_args(add_parser(sub).parse_args(["--dataset", "iris", "--l2", "-1"]))
+    Traceback (most recent call last):
+    ...
+    almo.exceptions.ALMOValueError: `--l2` must be a finite number >= 0; found -1.0. Fix: ...
+    """
+    if args.delta is not None:
+        check_flag_float(
+            "--delta",
+            args.delta,
+            "pass e.g. --delta 0.05",
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+        )
+    if args.epsilon is not None:
+        check_flag_float(
+            "--epsilon",
+            args.epsilon,
+            "pass a cover radius > 0, e.g. --epsilon 0.01, or omit it to optimize it",
+            low=0,
+            low_open=True,
+        )
+    if args.load is None:
+        _beta(args.beta)
+        check_flag_float("--l2", args.l2, "pass e.g. --l2 0.001", low=0)
+        check_flag_float(
+            "--test-size",
+            args.test_size,
+            "pass e.g. --test-size 0.3",
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+        )
+        check_flag_int("--seed", args.seed, "pass e.g. --seed 0", low=0)
+        if not [s for s in args.losses.split(",") if s.strip()]:
+            raise fail("--losses", "name at least one loss", args.losses, "pass --losses log_loss")
+    if args.save is not None:
+        check_writable_file("--save", args.save)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``almo bound`` with parsed arguments; prints the certificate, returns 0."""
-    if args.delta is not None and not 0.0 < args.delta < 1.0:
-        raise fail("--delta", "lie in (0, 1)", args.delta, "pass e.g. --delta 0.05")
+    check_args(args)
     if args.load is not None:
         data = load_saved(args.load)
         report = _recompute(data, args.delta, args.epsilon)

@@ -20,16 +20,24 @@ from typing import Any, Literal
 
 import numpy as np
 
+from almo._cli import (
+    check_flag_float,
+    check_flag_int,
+    check_flag_list,
+    check_writable_dir,
+)
+from almo._validation import fail
+from almo.exceptions import ALMOValueError
 from almo.sources.categorical import CategoricalModel, zipf
 from almo.sources.continuous import GaussianModel, RidgeModel
 from almo.sources.ngram import NGramModel, random_markov
 from almo.sources.policies import POLICIES
-from almo.sources.schedules import power_law
+from almo.sources.schedules import alpha_values, n_values, power_law
 from almo.sources.simulate import CollapseResult, simulate
 from almo.sources.softmax import SoftmaxBigramModel
 from almo.sources.theory import risk_curve, stable_level
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check_args", "run"]
 
 MODELS = ("categorical", "ngram", "softmax", "gaussian", "ridge")
 MAIN_METRIC = {
@@ -43,18 +51,24 @@ MAIN_METRIC = {
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         msg = f"expected comma-separated numbers, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
 
 
 def _ints(text: str) -> list[int]:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         msg = f"expected comma-separated integers, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one integer, got {text!r}")
+    return values
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -73,17 +87,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Generation t trains on n_t samples from α_t·P* + (1−α_t)·P̂_{t−1} and refits; "
         "prints final errors and writes plots.",
     )
-    p.add_argument("--model", choices=MODELS, default="categorical")
+    p.add_argument(
+        "--model", choices=MODELS, default="categorical", help="the generative model retrained"
+    )
     p.add_argument("--vocab", type=int, default=1000, help="vocabulary size (token models)")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of P* (categorical)")
-    p.add_argument("--order", type=int, default=2, help="n-gram order (ngram)")
+    p.add_argument("--order", type=int, default=2, help="n-gram order (ngram), >= 2")
     p.add_argument("--length", type=int, default=20, help="tokens per sequence (ngram, softmax)")
     p.add_argument("--dim", type=int, default=1, help="dimension (gaussian, ridge)")
     p.add_argument(
         "--alpha",
         type=_floats,
         default=[0.0, 0.05, 0.2],
-        help="comma-separated true fractions α, one curve each",
+        help="comma-separated true fractions α in [0, 1], one curve each",
     )
     p.add_argument(
         "--alpha-exponent", type=float, default=0.0, help="α_t = α·(t+1)^exponent (0: constant)"
@@ -92,18 +108,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--n-exponent", type=float, default=0.0, help="n_t = n·(t+1)^exponent (0: constant)"
     )
-    p.add_argument("--generations", type=int, default=100)
-    p.add_argument("--replicates", type=int, default=200)
-    p.add_argument("--policy", choices=POLICIES, default="replace")
+    p.add_argument(
+        "--generations", type=int, default=100, help="retraining generations T after generation 0"
+    )
+    p.add_argument(
+        "--replicates", type=int, default=200, help="independent runs averaged per curve"
+    )
+    p.add_argument(
+        "--policy", choices=POLICIES, default="replace", help="how each generation's data is kept"
+    )
     p.add_argument(
         "--compare-policy",
         choices=POLICIES,
         default="accumulate",
         help="policy drawn against --policy in policies.png",
     )
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="sampling temperature of the synthetic data (> 0; < 1 sharpens)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="sample synthetic tokens from the k most likely only (token models; "
+        "default: all tokens)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the run (an integer >= 0)")
     p.add_argument(
         "--grid-alpha",
         type=_floats,
@@ -114,9 +147,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--grid-n",
         type=_ints,
         default=None,
-        help="n values of the heatmap (default n/10, n/3, n, 3n)",
+        help="n values of the heatmap (default: n/10, n/3, n, 3n)",
     )
-    p.add_argument("--grid-replicates", type=int, default=50)
+    p.add_argument(
+        "--grid-replicates", type=int, default=50, help="replicates per cell of the heatmap"
+    )
     p.add_argument("--no-grid", action="store_true", help="skip the α × n heatmap")
     p.add_argument(
         "--almo",
@@ -124,12 +159,115 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="also train each generation with MinimaxTrainer over {true, synthetic}",
     )
     p.add_argument("--alpha-min", type=float, default=0.5, help="Λ = {λ : λ_true ≥ alpha-min}")
-    p.add_argument("--almo-generations", type=int, default=20)
-    p.add_argument("--almo-replicates", type=int, default=2)
+    p.add_argument(
+        "--almo-generations", type=int, default=20, help="generations of the --almo comparison"
+    )
+    p.add_argument(
+        "--almo-replicates", type=int, default=2, help="replicates of the --almo comparison"
+    )
     p.add_argument("--out", type=Path, default=Path("collapse_out"), help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    # Library arguments whose flag has another name, for errors that reach almo.cli.main.
+    p.set_defaults(func=run, flag_aliases={"exponent": "--zipf"})
     return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check every flag of ``almo collapse`` before any work; errors name the flag.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> sub = argparse.ArgumentParser().add_subparsers()
+    >>> check_args(add_parser(sub).parse_args(["--zipf", "nan"]))
+    Traceback (most recent call last):
+    ...
+    almo.exceptions.ALMOValueError: `--zipf` must be a finite number >= 0; found nan. Fix: ...
+    """
+    token = args.model in ("categorical", "ngram", "softmax")
+    check_flag_int("--vocab", args.vocab, "pass e.g. --vocab 1000")
+    check_flag_float("--zipf", args.zipf, "pass e.g. --zipf 1.1 (0 is uniform)", low=0.0)
+    check_flag_int("--order", args.order, "pass --order 2 (a bigram) or more", low=2)
+    if args.model == "softmax" and args.order != 2:
+        raise fail("--order", "be 2 with --model softmax", args.order, "drop --order")
+    if args.model == "ngram" and (args.vocab + 1) ** (args.order - 1) * args.vocab > 5_000_000:
+        raise fail(
+            "--vocab" if args.order == 2 else "--order",
+            "keep the n-gram table (vocab + 1)^(order − 1) × vocab below 5 million cells",
+            f"--vocab {args.vocab} --order {args.order}",
+            "lower --order or --vocab",
+        )
+    check_flag_int("--length", args.length, "pass e.g. --length 20")
+    check_flag_int("--dim", args.dim, "pass e.g. --dim 1")
+    fractions = "pass fractions in [0, 1], e.g. {} 0,0.05,0.2"
+    check_flag_list("--alpha", args.alpha, fractions.format("--alpha"), low=0.0, high=1.0)
+    check_flag_list(
+        "--grid-alpha", args.grid_alpha, fractions.format("--grid-alpha"), low=0.0, high=1.0
+    )
+    check_flag_float("--alpha-exponent", args.alpha_exponent, "pass e.g. --alpha-exponent -0.5")
+    check_flag_int("--n", args.n, "pass e.g. --n 1000")
+    check_flag_float("--n-exponent", args.n_exponent, "pass e.g. --n-exponent 1")
+    if args.grid_n is not None:
+        check_flag_list(
+            "--grid-n", args.grid_n, "pass sizes >= 1, e.g. --grid-n 100,1000", low=1, integer=True
+        )
+    check_flag_int("--generations", args.generations, "pass e.g. --generations 100", low=0)
+    check_flag_int("--replicates", args.replicates, "pass e.g. --replicates 200")
+    check_flag_int("--grid-replicates", args.grid_replicates, "pass e.g. --grid-replicates 50")
+    check_flag_float(
+        "--temperature",
+        args.temperature,
+        "pass 1 for plain sampling, < 1 to sharpen, > 1 to flatten",
+        low=0.0,
+        low_open=True,
+    )
+    if args.top_k is not None:
+        if not token:
+            raise fail(
+                "--top-k",
+                f"be omitted with --model {args.model} (top-k applies to token models)",
+                args.top_k,
+                "drop --top-k; --temperature rescales the variance of continuous models",
+            )
+        check_flag_int(
+            "--top-k",
+            args.top_k,
+            f"omit --top-k to keep all {args.vocab} tokens, or pass e.g. "
+            f"--top-k {max(1, args.vocab // 2)}",
+        )
+    check_flag_int("--seed", args.seed, "pass e.g. --seed 0", low=0)
+    check_flag_float("--alpha-min", args.alpha_min, "pass e.g. --alpha-min 0.5", low=0, high=1)
+    check_flag_int("--almo-generations", args.almo_generations, "pass e.g. --almo-generations 20")
+    check_flag_int("--almo-replicates", args.almo_replicates, "pass e.g. --almo-replicates 2")
+    _check_schedules(args)
+
+
+def _check_schedules(args: argparse.Namespace) -> None:
+    """α_t in [0, 1] and n_t >= 1 at every generation once the exponents apply."""
+    alphas = [*args.alpha, *([] if args.no_grid else args.grid_alpha)]
+    ns = [args.n, *([] if args.no_grid or args.grid_n is None else args.grid_n)]
+    for alpha in alphas:
+        a, _ = _schedules(args, alpha, 1)
+        try:
+            alpha_values(a, args.generations)
+        except ALMOValueError:
+            raise fail(
+                "--alpha-exponent",
+                "keep α·(t+1)^exponent within [0, 1] up to the last generation",
+                f"{args.alpha_exponent} with α = {alpha:g} and --generations {args.generations}",
+                "pass an exponent <= 0 (a decaying share of true data), or a smaller --alpha",
+            ) from None
+    for n in ns:
+        _, m = _schedules(args, 0.0, n)
+        try:
+            n_values(m, args.generations)
+        except ALMOValueError:
+            raise fail(
+                "--n-exponent",
+                "keep n·(t+1)^exponent >= 1 (after rounding) up to the last generation",
+                f"{args.n_exponent} with n = {n} and --generations {args.generations}",
+                "pass a larger --n or an exponent closer to 0",
+            ) from None
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -195,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from almo.sources import plots
 
+    check_args(args)
+    out: Path = check_writable_dir("--out", args.out)
     model, truth = _setup(args)
     metric = MAIN_METRIC[args.model]
     kw = dict(
@@ -204,8 +344,6 @@ def run(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         progress=not args.quiet,
     )
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     print(
         f"almo collapse — model {args.model}, policy {args.policy}, n = {args.n}, "
         f"T = {args.generations}, R = {args.replicates}, seed {args.seed}"
@@ -261,7 +399,9 @@ def run(args: argparse.Namespace) -> int:
 
     summary: dict[str, Any] = {
         "args": {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("func", "flag_aliases")
         },
         "runs": {str(k): r.to_dict() for k, r in results.items()},
         "policies": {k: r.to_dict() for k, r in policies.items()},
