@@ -370,6 +370,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         raise _refuse(
             path, f"be an almo trainer checkpoint (format {FORMAT!r})", f"format {found!r}"
         )
+    _check_arrays(payload, path)  # before any array is built: no object, complex or huge dtype
     return payload
 
 
@@ -548,24 +549,46 @@ def from_plain(value: Any) -> Any:
 
 
 def _array(tagged: dict[str, Any]) -> np.ndarray:
+    problem = _tag_problem(tagged)
+    if problem is not None:
+        raise fail("resume_from", problem[0], problem[1], _FIX_DTYPE)
+    return tagged["__ndarray__"].cpu().numpy().copy()
+
+
+_FIX_DTYPE = f"pass a checkpoint almo wrote (arrays of {', '.join(sorted(DTYPES))})"
+
+
+def _tag_problem(tagged: dict[str, Any]) -> tuple[str, str] | None:
+    """(rule, found) when a tagged array is not one :func:`to_plain` writes, else None."""
     tensor, dtype = tagged.get("__ndarray__"), tagged.get("dtype")
     if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise fail(
-            "resume_from",
-            "store arrays of the dtypes almo writes",
-            dtype if isinstance(dtype, str) else type(dtype).__name__,
-            f"accepted: {', '.join(sorted(DTYPES))}; pass a checkpoint almo wrote",
-        )
+        found = repr(dtype) if isinstance(dtype, str) else type(dtype).__name__
+        return "store arrays of the dtypes almo writes", f"an array tagged {found}"
     # The stored tensor's dtype must be the one its tag names: nothing is converted on load.
     if not isinstance(tensor, torch.Tensor) or tensor.dtype != _TORCH_DTYPES[dtype]:
-        found = tensor.dtype if isinstance(tensor, torch.Tensor) else type(tensor).__name__
-        raise fail(
-            "resume_from",
-            f"store a {dtype} tensor for an array tagged {dtype}",
-            str(found),
-            "pass a checkpoint almo wrote",
-        )
-    return tensor.cpu().numpy().copy()
+        found = str(tensor.dtype) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        return f"store a {dtype} tensor for an array tagged {dtype}", f"a {found} tensor"
+    return None
+
+
+def _check_arrays(value: Any, path: Any) -> None:
+    """Refuse, naming the path, any tagged array :func:`from_plain` would refuse."""
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            problem = _tag_problem(value)
+            if problem is not None:
+                raise _path_error(
+                    "resume_from",
+                    problem[0],
+                    f"{problem[1]} in {os.fspath(path)}",
+                    _FIX_DTYPE,
+                )
+            return
+        for v in value.values():
+            _check_arrays(v, path)
+    elif isinstance(value, list):
+        for v in value:
+            _check_arrays(v, path)
 
 
 _TORCH_DTYPES = {name: torch.from_numpy(np.zeros(0, name)).dtype for name in DTYPES}

@@ -46,12 +46,67 @@ def unpack_batch(batch: Any) -> tuple[Any, Any, Any]:
 
 
 def call_model(model: torch.nn.Module, x: Any) -> torch.Tensor:
-    """``model(x)``; tuples are spread as positional and dicts as keyword arguments."""
-    if isinstance(x, dict):
-        return model(**x)
-    if isinstance(x, (tuple, list)):
-        return model(*x)
-    return model(x)
+    """``model(x)``; tuples are spread as positional and dicts as keyword arguments.
+
+    A model whose input layer does not fit the data (torch's "mat1 and mat2 shapes cannot be
+    multiplied" and its kin) fails with the shapes named instead.
+
+    Examples
+    --------
+    >>> import torch
+    >>> try:
+    ...     call_model(torch.nn.Linear(4, 2), torch.zeros(8, 3))
+    ... except ValueError as err:
+    ...     print(str(err).split(". Fix")[0])
+    `model` must accept the data's inputs; found 'inputs x of shape (8, 3)'
+    """
+    try:
+        if isinstance(x, dict):
+            return model(**x)
+        if isinstance(x, (tuple, list)):
+            return model(*x)
+        return model(x)
+    except RuntimeError as err:
+        if isinstance(err, torch.OutOfMemoryError) or not any(
+            sign in str(err) for sign in _SHAPE_ERRORS
+        ):
+            raise
+        raise _input_mismatch(model, x, err) from err
+
+
+#: Fragments of torch's messages for inputs whose shape does not fit a layer.
+_SHAPE_ERRORS = (
+    "shapes cannot be multiplied",
+    "size mismatch",
+    "must match the size of tensor",
+    "expected input",
+    "normalized_shape",
+)
+
+
+def _input_mismatch(model: torch.nn.Module, x: Any, err: RuntimeError) -> ValueError:
+    def shape(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return tuple(v.shape)
+        if isinstance(v, dict):
+            return {k: shape(u) for k, u in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [shape(u) for u in v]
+        return type(v).__name__
+
+    first = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None)
+    fix = "match the model's first layer to the data"
+    if isinstance(x, torch.Tensor) and x.ndim >= 1:
+        fix += f": x has {x.shape[-1]} features per row"
+        if first is not None:
+            fix += f", the first Linear takes {first.in_features}"
+    torch_says = str(err).strip().splitlines()[0][:200]
+    return fail(
+        "model",
+        "accept the data's inputs",
+        f"inputs x of shape {shape(x)}",
+        f"{fix} (torch: {torch_says})",
+    )
 
 
 @dataclass

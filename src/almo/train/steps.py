@@ -62,6 +62,13 @@ class Game:
     def forward(self, batch: Any, step: int, epoch: int) -> Terms:
         """Run the model on ``batch`` and read ℓ (+ r); NaN/inf stops with the step named."""
         x, y, group = unpack_batch(batch)
+        if _rows(x, y) == 0:  # refused before the model runs: an empty batch is not a step
+            raise fail(
+                "train_loader",
+                "yield batches holding at least one sample",
+                f"an empty batch (0 rows) at step {step + 1} (epoch {epoch + 1})",
+                "drop empty batches from the loader (check the sampler and batch_size)",
+            )
         x, y, group = move_to(x, self.device), move_to(y, self.device), move_to(group, self.device)
         outputs = call_model(self.net, x)
         if not self.checked:
@@ -179,6 +186,14 @@ class Divergence:
             "normalize the objectives, and resume from the last checkpoint; or pass "
             "divergence_factor=None to train on"
         )
+
+
+def _rows(x: Any, y: Any) -> int | None:
+    """The batch's number of samples, read from the targets (or the inputs); None if unknown."""
+    for v in (y, x):
+        if isinstance(v, torch.Tensor) and v.ndim >= 1:
+            return int(v.shape[0])
+    return None
 
 
 def _check_penalty(r: Any, p: int) -> None:

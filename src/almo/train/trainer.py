@@ -841,7 +841,6 @@ class MinimaxTrainer:
                 "restart the run from scratch",
             )
         check_model_state(self.model, ck["model"], path)
-        self.model.load_state_dict(ck["model"])
         # The optimizer's state (moments, buffers) comes from the checkpoint, its settings (lr,
         # betas, ...) from the optimizer passed now: a diverged run resumes with a lower lr.
         settings = [
@@ -853,6 +852,7 @@ class MinimaxTrainer:
             raise made_for_another_run(path, "optimizer", err) from err
         for group, setting in zip(self.optimizer.param_groups, settings, strict=True):
             group.update(setting)
+        self.model.load_state_dict(ck["model"])  # after the optimizer: a refusal leaves θ as is
         self.state = self.lambda_rule.restore(from_plain(ck["weights"]), self.mixture_set)
         epochs = self.run.epochs
         self.run.load_state_dict(ck["run"], self.device)
