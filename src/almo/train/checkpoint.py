@@ -490,7 +490,7 @@ def check_thread_count(checkpoint: dict[str, Any], path: Any) -> None:
             f"rounding. Call torch.set_num_threads({saved}) before resuming for a bitwise "
             "identical run",
             ReproducibilityWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of fit (through MinimaxTrainer._load)
         )
 
 
