@@ -142,7 +142,10 @@ def as_schedule(spec: ScheduleLike, name: str = "schedule") -> Schedule:
     if isinstance(spec, Schedule):
         return spec
     if isinstance(spec, (int, float, np.integer, np.floating)) and not isinstance(spec, bool):
-        return constant(float(spec))
+        # Not constant(): a NaN or out-of-range number is reported under `name`, with the
+        # generation, when the schedule is evaluated.
+        v = float(spec)
+        return Schedule(lambda t: np.full(t.shape, v), f"{v:g}")
     if callable(spec):
         f = spec
 
