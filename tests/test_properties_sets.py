@@ -6,7 +6,7 @@ LP or conic solve written in ``checks.py``) and idempotence, worst-case optimali
 torch, float32 against float64, batches = rows one by one, and the invariants every convex
 subset of the simplex has (translation invariance, non-expansiveness, homogeneity, monotonicity
 and convexity of the worst case). Closed-form equivalences between kinds, the helpers' own
-failure modes, and known bugs (strict xfail) come last.
+failure modes, and regressions of fixed defects come last.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from almo import BoxSimplex, Polytope, PriorBall, Simplex
@@ -24,6 +24,7 @@ from checks import (
     KINDS,
     assert_agree,
     assert_in_set,
+    assert_projection_exact,
     assert_projection_optimal,
     assert_worst_case_optimal,
     is_conic,
@@ -36,24 +37,14 @@ from checks import (
 
 EPS = np.finfo(np.float64).eps
 
-# Polytope projections are cvxpy solves on the raw vector: magnitudes of 1e6 and more break
-# them (see test_polytope_projects_large_vectors below), so polytopes get moderate vectors;
-# and near degenerate vertices they stop up to ~3e-5 short (strict xfails at the end), so
-# agreement with a polytope's projection is asked to POLYTOPE_ATOL only.
-MAGNITUDES = {"polytope": (1e-9, 1.0, 1e3)}
+# Every kind is exact at every magnitude, from 1e-300 to 1e300 (the property tests mix them
+# within one vector). Agreement with a polytope's projection (a cvxpy solve polished on its
+# active set) is asked to POLYTOPE_ATOL.
 POLYTOPE_ATOL = 1e-4
-DEFAULT = (1e-9, 1.0, 1e3, 1e8)
-
-
-def projectable(s) -> bool:
-    """Excludes the KL ball of radius 0, whose projection is broken (xfail test below)."""
-    return not (kind_of(s) == "kl" and s.radius == 0.0)
-
-
-def near_tie(ell) -> bool:
-    """Whether the two largest distinct losses differ by less than 1e-6 of their size."""
-    top = np.unique(ell)[-2:]
-    return top.size == 2 and top[1] - top[0] < 1e-6 * max(1.0, float(np.abs(top).max()))
+DEFAULT = (1e-300, 1e-9, 1.0, 1e3, 1e8, 1e300)
+# Invariants whose own arithmetic (norms, sums of two projections) would overflow at 1e300.
+MODERATE = (1e-300, 1e-9, 1.0, 1e3, 1e8, 1e100)
+FLOAT32 = (1e-30, 1e-9, 1.0, 1e3, 1e8, 1e30)  # the same span, within float32's range
 
 
 def tol_for(s) -> float:
@@ -68,15 +59,12 @@ def round_off(s, *vectors) -> float:
 
 
 @st.composite
-def set_and_vectors(draw, count=1, kinds=KINDS, p=(1, 6), for_projection=True):
-    """A set, then ``count`` vectors of its dimension with magnitudes suited to its kind."""
+def set_and_vectors(draw, count=1, kinds=KINDS, p=(1, 6), for_projection=True, mags=DEFAULT):
+    """A set, then ``count`` vectors of its dimension mixing the magnitudes ``mags``."""
     dim = draw(st.integers(*p))
     sets = mixture_sets(dim, kinds)
-    s = draw(sets.filter(projectable) if for_projection else sets)
-    mags = MAGNITUDES.get(kind_of(s), DEFAULT)
+    s = draw(sets)
     vectors = loss_vectors(dim, mags)
-    if kind_of(s) == "chi2":  # near ties break its worst case: see the xfail tests at the end
-        vectors = vectors.filter(lambda v: not near_tie(v))
     return (s, *[draw(vectors) for _ in range(count)])
 
 
@@ -89,9 +77,8 @@ def test_projection_satisfies_the_variational_inequality(case):
     s, v = case
     proj = s.project(v)
     assert isinstance(proj, np.ndarray) and proj.dtype == np.float64 and proj.shape == v.shape
-    assert_projection_optimal(s, v, proj, tol=tol_for(s))
-    # Idempotent: a point of the set is its own projection. (Polytope: its QP solve may come
-    # back ~4e-6 off at degenerate vertices; see the xfail test at the end.)
+    assert_projection_exact(s, v, proj, tol=tol_for(s))
+    # Idempotent: a point of the set is its own projection.
     atol = POLYTOPE_ATOL if kind_of(s) == "polytope" else tol_for(s)
     assert_agree(
         s.project(proj),
@@ -131,7 +118,7 @@ def test_projection_is_as_close_as_the_cvxpy_qp(case):
 
 
 @settings(max_examples=30, deadline=None)
-@given(case=set_and_vectors(count=2, p=(2, 6)))
+@given(case=set_and_vectors(count=2, p=(2, 6), mags=MODERATE))
 def test_points_of_the_set_are_fixed_and_worst_cases_dominate_them(case):
     s, a, b = case
     inside = [s.uniform(), s.worst_case(a).weights, s.project(a), s.project(b)]
@@ -177,7 +164,7 @@ def test_numpy_and_torch_agree(case):
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=set_and_vectors(count=2, p=(1, 8)))
+@given(case=set_and_vectors(count=2, p=(1, 8), mags=FLOAT32))
 def test_float32_inputs_give_float32_projections_of_the_same_point(case):
     s, *rows = case
     v32 = np.stack(rows).astype(np.float32)
@@ -235,7 +222,7 @@ def test_batches_equal_rows_one_by_one(case):
 
 
 @settings(max_examples=30, deadline=None)
-@given(case=set_and_vectors(count=2), shift=st.floats(-1e3, 1e3))
+@given(case=set_and_vectors(count=2, mags=MODERATE), shift=st.floats(-1e3, 1e3))
 def test_projection_ignores_shifts_along_the_ones_vector(case, shift):
     # Every Λ lies in the hyperplane Σλ = 1: Π(v + c·1) = Π(v).
     s, v, _ = case
@@ -250,7 +237,7 @@ def test_projection_ignores_shifts_along_the_ones_vector(case, shift):
 
 
 @settings(max_examples=30, deadline=None)
-@given(case=set_and_vectors(count=2))
+@given(case=set_and_vectors(count=2, mags=MODERATE))
 def test_projection_is_non_expansive(case):
     s, v, w = case
     gap = np.linalg.norm(s.project(v) - s.project(w))
@@ -260,7 +247,7 @@ def test_projection_is_non_expansive(case):
 
 @settings(max_examples=50, deadline=None)
 @given(
-    case=set_and_vectors(count=2, for_projection=False, p=(1, 6)),
+    case=set_and_vectors(count=2, for_projection=False, p=(1, 6), mags=MODERATE),
     shift=st.floats(-1e3, 1e3),
     factor=st.floats(1e-3, 1e3),
 )
@@ -269,9 +256,6 @@ def test_worst_case_value_is_a_support_function(case, shift, factor):
     # monotone, convex, and between min ℓ and max ℓ.
     s, a, b = case
     a, b = a / max(1.0, float(np.abs(a).max())), b / max(1.0, float(np.abs(b).max()))
-    if kind_of(s) == "chi2":  # see the xfail tests at the end
-        derived = (a + shift, factor * a, np.maximum(a, b), 0.5 * (a + b))
-        assume(not any(near_tie(x) for x in derived))
     value = s.worst_case(a).value
     tol = 1e-6 if is_conic(s) else 1e-9
     assert a.min() - tol <= value <= a.max() + tol
@@ -318,8 +302,7 @@ def test_sets_that_equal_the_simplex_behave_like_it(p, data):
 @given(p=st.integers(2, 4), data=st.data())
 def test_l1_ball_equals_its_polytope_description(p, data):
     # {λ : Σ|λ − λ0| ≤ r} = {λ : Σ s_i (λ_i − λ0_i) ≤ r for every sign vector s}.
-    # (Radius 0 makes a single-point polytope, whose projection warns: xfail at the end.)
-    ball = data.draw(mixture_sets(p, ("l1",)).filter(lambda b: b.radius > 0))
+    ball = data.draw(mixture_sets(p, ("l1",)))
     signs = np.array(list(itertools.product([-1.0, 1.0], repeat=p)))
     poly = Polytope(signs, ball.radius + signs @ ball.prior)
     v = data.draw(loss_vectors(p, (1e-3, 1.0, 10.0)))
@@ -456,71 +439,39 @@ def _fixed_sets(rng):
     }
 
 
-# --------------------------------------------------------------------------- known bugs
+# --------------------------------------------------------------------------- regressions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriorBall(kl, radius=0).project returns NaN: the "
-    "multiplier search overflows exp instead of returning the prior",
-)
 def test_kl_ball_of_radius_zero_projects_onto_its_prior():
     ball = PriorBall([0.005, 0.005, 0.985, 0.005], 0.0, "kl")
     out = ball.project(np.array([0.0, 0.0, 0.0, 1.0]))
     assert_agree(out, ball.prior, rtol=0, atol=1e-12, what="projection onto {λ0}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Polytope.project hands vectors of magnitude >= 1e6 to "
-    "the QP unscaled; Clarabel then reports 'unbounded' and a SolverError is raised",
-)
 def test_polytope_projects_large_vectors():
     poly = Polytope([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]], [0.2])
     v = np.array([0.0, 0.0, 0.0, 0.0, -1e6, 0.0])
     assert_projection_optimal(poly, v, poly.project(v))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriorBall(chi2).worst_case with a radius of round-off "
-    "size (1e-16) finds no valid active set and raises 'All-NaN slice'",
-)
 def test_chi2_worst_case_with_a_tiny_radius():
     ball = PriorBall([0.5, 0.5], 1e-16, "chi2")
     ell = np.array([0.0, 1.0])
     assert_worst_case_optimal(ball, ell, ball.worst_case(ell))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriorBall(chi2).worst_case is wrong when the largest "
-    "losses are nearly tied (here 1 and 1 + 1e-9): the closed form's variance "
-    "E[s²] − μ² cancels, and the value comes out 9% below the true maximum 1",
-)
 def test_chi2_worst_case_with_nearly_tied_top_losses():
     ball = PriorBall(np.full(6, 1 / 6), 1.0, "chi2")
     ell = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0 + 1e-9])
     assert_worst_case_optimal(ball, ell, ball.worst_case(ell), tol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriorBall(chi2).worst_case returns NaN weights and value "
-    "(silently) for two nearly tied losses, e.g. [0.5, 0.5 + 5e-10]",
-)
 def test_chi2_worst_case_of_two_nearly_equal_losses_is_finite():
     ball = PriorBall([0.5, 0.5], 0.5, "chi2")
     ell = np.array([0.5, 0.5 + 5e-10])
     assert_worst_case_optimal(ball, ell, ball.worst_case(ell), tol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Polytope.project moves a point of the set by ~4e-6 when "
-    "it sits at a degenerate vertex: the active-set polish is rejected and the "
-    "interior-point answer (accurate to ~sqrt(tolerance)) is returned",
-)
 def test_polytope_projection_fixes_its_own_degenerate_vertices():
     A = np.array(
         [[0.5, 2.0, 0.0, 1.0, 0.0], [0.0, 0.0, -1.5, 0.0, 0.0], [0.0, 1.0, 1.375, -0.5, 2.0]]
@@ -531,34 +482,18 @@ def test_polytope_projection_fixes_its_own_degenerate_vertices():
     assert_agree(poly.project(once), once, rtol=0, atol=1e-9, what="Π(Π(v)) vs Π(v)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Polytope.project misses a vertex by 4.5e-6 even when the polytope is the whole "
-    "simplex (0·λ ≤ 1): the active-set polish is rejected and the interior-point point kept",
-)
 def test_polytope_equal_to_the_simplex_projects_onto_its_vertices_exactly():
     poly = Polytope(np.zeros((1, 4)), [1.0])
     v = np.array([0.0, -1000.0, 1.0, 0.0])
     assert_agree(poly.project(v), [0.0, 0.0, 1.0, 0.0], rtol=0, atol=1e-9, what="vertex")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Polytope.project does not centre v before its QP: adding 217 to every entry moves "
-    "the projection of a vertex direction by 3e-5 (Π(v + c·1) = Π(v) on any Λ)",
-)
 def test_polytope_projection_ignores_a_common_shift():
     poly = Polytope(np.array([[-0.5, 0.0, 0.0, 0.0, 0.0, 0.0]]), [0.5])
     v = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0])
     assert_agree(poly.project(v + 217.0), poly.project(v), rtol=0, atol=1e-9, what="shifted")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PriorBall(kl).worst_case doubles the tilt β until the "
-    "KL exceeds the radius; with a subnormal loss gap (here 2e-318) β overflows "
-    "and NumPy warns 'invalid value encountered in multiply'",
-)
 def test_kl_worst_case_of_subnormal_loss_gaps_is_silent():
     import warnings
 
@@ -570,12 +505,6 @@ def test_kl_worst_case_of_subnormal_loss_gaps_is_silent():
     assert_worst_case_optimal(ball, ell, result, tol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Polytope._repair divides the room left in each row by the step towards the point; "
-    "on a single-point polytope both are 0 and NumPy warns 'invalid value encountered in "
-    "divide' (np.errstate silences only divide-by-zero)",
-)
 def test_projection_onto_a_single_point_polytope_is_silent():
     import warnings
 

@@ -122,9 +122,53 @@ def _shifted_threshold(a: Any, lower: Any, upper: Any, target: Any, scale: Any) 
     """
     xp = _np_or_torch(a)
     s = xp.ones_like(a) if scale is None else scale
-    shift = 0.5 * _amax_keep(a) + 0.5 * _amin_keep(a)
-    b = a - shift
-    tgt = target + 0.0 * shift[..., 0]
+    tgt = target + 0.0 * a[..., 0]
+    shift, b, tau = _staged(a, lower, upper, tgt, s, 0.5 * _amax_keep(a) + 0.5 * _amin_keep(a))
+    # Rounding can merge an entry's two breakpoints (a - u = a - l at |a| = 1e30) and hide the
+    # root from a scan centred far from it; check the answer and, where it misses, re-centre
+    # on each entry in turn (the root lies within a few widths of one of them).
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = _sum(s * _clip(b - tau[..., None], lower, upper))
+    bad = ~(abs(got - tgt) <= 1e-9 * (1.0 + abs(tgt)))
+    if bool(bad.any()):
+        shift, b, tau = _recentre_on_entries(a, lower, upper, tgt, s, shift, b, tau, bad)
+    return shift, b, tau
+
+
+def _recentre_on_entries(
+    a: Any, lower: Any, upper: Any, tgt: Any, s: Any, shift: Any, b: Any, tau: Any, bad: Any
+) -> Any:
+    """Redo the rows flagged ``bad``, centred on their entries one by one until one checks."""
+    xp = _np_or_torch(a)
+    n = a.shape[-1]
+    lo, hi = xp.broadcast_to(lower, a.shape), xp.broadcast_to(upper, a.shape)
+    flat = [x.reshape(-1, n) for x in (a, lo, hi, s, b)]
+    t_flat, g_flat = tgt.reshape(-1), shift.reshape(-1, 1)
+    shift_out, b_out, tau_out = g_flat.clone() if xp is torch else g_flat.copy(), None, None
+    b_out = flat[4].clone() if xp is torch else flat[4].copy()
+    tau_out = tau.reshape(-1).clone() if xp is torch else tau.reshape(-1).copy()
+    for i in xp.nonzero(bad.reshape(-1))[0] if xp is np else torch.nonzero(bad.reshape(-1))[:, 0]:
+        row = [x[i : i + 1] for x in flat[:4]]
+        for j in range(n):
+            c = row[0][:, j : j + 1]
+            g, bb, tt = _staged(row[0], row[1], row[2], t_flat[i : i + 1], row[3], c)
+            with np.errstate(over="ignore", invalid="ignore"):
+                got = _sum(row[3] * _clip(bb - tt[..., None], row[1], row[2]))
+            if bool((abs(got - t_flat[i]) <= 1e-9 * (1.0 + abs(t_flat[i]))).all()):
+                shift_out[i], b_out[i], tau_out[i] = g[0], bb[0], tt[0]
+                break
+    return (
+        shift_out.reshape(shift.shape),
+        b_out.reshape(b.shape),
+        tau_out.reshape(tau.shape),
+    )
+
+
+def _staged(a: Any, lower: Any, upper: Any, tgt: Any, s: Any, shift: Any) -> Any:
+    """Centre rows on ``shift``, then re-centre on the threshold until it is small."""
+    xp = _np_or_torch(a)
+    with np.errstate(over="ignore"):
+        b = _clamp(a - shift, 0.0 * shift + np.finfo(np.float64).max)
     # How far from τ an entry strictly between its bounds can lie: τ is small enough once it
     # is a few widths, and entries 2^20 widths beyond it keep their state whatever τ is.
     upper_finite = xp.where(xp.isinf(upper), 0.0, abs(upper))
@@ -201,7 +245,11 @@ def _solve_piece(a: Any, lower: Any, upper: Any, s: Any, tgt: Any, t_lo: Any, t_
     fixed = _sum(s * xp.where(at_l, lower, 0.0)) + _sum(s * xp.where(at_u, upper, 0.0))
     rate = _sum(s * free)
     num = _sum(s * xp.where(free, a, 0.0)) - (tgt - fixed)
-    flat = _clip(0.0 * t_lo, t_lo, t_hi)[..., 0]  # f is flat here: any point of the piece
+    # No free entry: f is flat on the open piece. If it equals the target, any point of the
+    # piece is a root; otherwise f jumps at an end (breakpoints that rounding merged, e.g.
+    # a - u and a - l at |a| = 1e30), and that end is the root to re-centre on.
+    anywhere = _clip(0.0 * t_lo, t_lo, t_hi)[..., 0]
+    flat = xp.where(fixed > tgt, t_hi[..., 0], xp.where(fixed < tgt, t_lo[..., 0], anywhere))
     return xp.where(rate > 0, num / xp.where(rate > 0, rate, 1.0), flat)
 
 

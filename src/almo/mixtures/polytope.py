@@ -170,7 +170,10 @@ class Polytope(PolyhedralSet):
         return self._repair(x)
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
-        self._ell.value = ell
+        # The maximizer ignores a shift and a positive scale of ℓ: the LP sees ℓ in [-1, 1].
+        hi, lo = float(ell.max()), float(ell.min())
+        half = 0.5 * hi - 0.5 * lo
+        self._ell.value = (ell - (0.5 * hi + 0.5 * lo)) / half if half > 0 else np.zeros(self.p)
         _cvxpy.solve(self._lp, "the Polytope worst-case LP", fix=_FIX, retry_default=True, **_TIGHT)
         return self._repair(np.asarray(self._x.value))
 
