@@ -253,7 +253,7 @@ def test_exponentiated_on_box_projects_back():
 def test_averaged_rejects_a_foreign_state():
     rule = Averaged(ProjectedAscent(0.1))
     plain = ProjectedAscent(0.1).init(Simplex(2))
-    with pytest.raises(ALMOValueError, match=r"`state` must come from this rule's init"):
+    with pytest.raises(ALMOValueError, match=r"`state` must come from Averaged.init"):
         rule.update(plain, [1.0, 0.0])
 
 

@@ -145,7 +145,8 @@ class WeightRule:
         ``present`` (bool (p,), optional) marks the objectives observed in the batch; plain
         rules use every entry as given (wrap the rule in :class:`HoldAbsent` to hold the others).
         """
-        _check_state(state, WeightState)
+        _check_state(state, WeightState, self)
+        _check_weights("state.weights", state.weights, state.mixture_set, self)
         ell = _as_loss_vector(losses, state.mixture_set.p)
         return WeightState(self._next(state, ell), state.step + 1, state.mixture_set)
 
@@ -154,23 +155,65 @@ class WeightRule:
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> WeightState:
         """Rebuild a state written by ``state.to_arrays()``; checks λ lies in ``mixture_set``."""
-        weights = np.asarray(arrays["weights"], np.float64).copy()
-        _check_weights("arrays['weights']", weights, mixture_set)
-        return WeightState(weights, int(arrays["step"]), mixture_set)
+        _check_set(mixture_set)
+        weights = _array_entry(arrays, "weights", self)
+        _check_weights("arrays['weights']", weights, mixture_set, self)
+        return WeightState(weights, _step_entry(arrays, self), mixture_set)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({params})"
 
 
-def _check_state(state: Any, kind: type) -> None:
+def _check_state(state: Any, kind: type, rule: WeightRule | None = None) -> None:
+    who = type(rule).__name__ if rule is not None else "this rule"
     check_instance(
         "state",
         state,
         kind,
-        f"be a {kind.__name__} from this rule's init",
+        f"be a {kind.__name__} from {who}.init",
         "start with state = rule.init(mixture_set) and pass the returned states on",
     )
+
+
+def _array_entry(arrays: Any, key: str, rule: WeightRule) -> np.ndarray:
+    """``arrays[key]`` as a float64 copy, or a clear error naming the rule and the key."""
+    who = type(rule).__name__
+    if not hasattr(arrays, "keys") or not hasattr(arrays, "__getitem__"):
+        raise fail(
+            "arrays",
+            f"be a dict written by state.to_arrays() for {who}",
+            type(arrays).__name__,
+            "pass the dict that state.to_arrays() returned (e.g. from a checkpoint)",
+        )
+    if key not in arrays:
+        raise fail(
+            "arrays",
+            f"hold the key {key!r} that {who}'s state.to_arrays() writes",
+            f"keys {sorted(map(str, arrays.keys()))}",
+            f"restore with the rule that wrote the state; {who} needs {key!r}",
+        )
+    try:
+        return np.array(arrays[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise fail(
+            f"arrays[{key!r}]",
+            f"be an array of numbers for {who}",
+            arrays[key],
+            "restore a state written by this rule's to_arrays()",
+        ) from None
+
+
+def _step_entry(arrays: Any, rule: WeightRule, key: str = "step") -> int:
+    value = _array_entry(arrays, key, rule)
+    if value.shape != () or not np.isfinite(value) or value < 0 or value != np.round(value):
+        raise fail(
+            f"arrays[{key!r}]",
+            f"be a count >= 0 (a scalar integer) for {type(rule).__name__}",
+            arrays[key],
+            "restore a state written by this rule's to_arrays()",
+        )
+    return int(value)
 
 
 def _check_set(mixture_set: Any) -> None:
@@ -183,7 +226,13 @@ def _check_set(mixture_set: Any) -> None:
     )
 
 
-def _check_weights(name: str, weights: np.ndarray, mixture_set: MixtureSet) -> None:
+def _check_weights(
+    name: str, weights: Any, mixture_set: MixtureSet, rule: WeightRule | None = None
+) -> None:
+    who = f" ({type(rule).__name__})" if rule is not None else ""
+    weights = np.asarray(weights)
+    if weights.dtype.kind not in "biuf":
+        raise fail(name, f"be an array of numbers{who}", weights, "pass float weights")
     if weights.shape != (mixture_set.p,):
         raise fail(
             name,
@@ -194,9 +243,10 @@ def _check_weights(name: str, weights: np.ndarray, mixture_set: MixtureSet) -> N
     if not np.all(np.isfinite(weights)) or not mixture_set.contains(weights, atol=1e-9):
         raise fail(
             name,
-            f"lie in the mixture set {type(mixture_set).__name__}",
+            f"lie in the mixture set {mixture_set!r}{who}",
             weights,
-            "pass weights inside the set, e.g. mixture_set.project(weights)",
+            "pass weights inside the set, e.g. mixture_set.project(weights), or start again "
+            "from rule.init(mixture_set)",
         )
 
 
@@ -285,8 +335,11 @@ class ExponentiatedAscent(WeightRule):
 
     def __init__(self, lr: float = 0.01, smoothing: float = 0.0):
         self.lr = check_positive("lr", lr)
-        c = float(smoothing)
-        if not (0.0 <= c < 1.0):
+        try:
+            c = float(smoothing)
+        except (TypeError, ValueError):
+            c = float("nan")
+        if isinstance(smoothing, (bool, str)) or not (0.0 <= c < 1.0):
             raise fail(
                 "smoothing",
                 "lie in [0, 1)",
@@ -409,10 +462,11 @@ class Averaged(WeightRule):
         if not isinstance(state, AveragedState) or state.inner is None:
             raise fail(
                 "state",
-                "come from this rule's init (an AveragedState)",
+                "come from Averaged.init (an AveragedState)",
                 type(state).__name__,
                 "start with state = rule.init(mixture_set)",
             )
+        _check_weights("state.weights", state.weights, state.mixture_set, self)
         inner = self.rule.update(state.inner, losses, present=present)
         t = inner.step
         if self.power == 0:
@@ -424,8 +478,8 @@ class Averaged(WeightRule):
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> AveragedState:
         inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
-        average = np.asarray(arrays["average"], np.float64).copy()
-        _check_weights("arrays['average']", average, mixture_set)
+        average = _array_entry(arrays, "average", self)
+        _check_weights("arrays['average']", average, mixture_set, self)
         return AveragedState(inner.weights, inner.step, mixture_set, average, inner)
 
 
@@ -501,8 +555,9 @@ class EveryK(WeightRule):
         return EveryKState(inner.weights, 0, mixture_set, inner, np.zeros(mixture_set.p), 0)
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> EveryKState:
-        _check_state(state, EveryKState)
+        _check_state(state, EveryKState, self)
         assert isinstance(state, EveryKState) and state.inner is not None
+        _check_weights("state.weights", state.weights, state.mixture_set, self)
         ell = _as_loss_vector(losses, state.mixture_set.p)
         if self.k == 1:
             inner = self.rule.update(state.inner, ell, present=present)
@@ -521,7 +576,7 @@ class EveryK(WeightRule):
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> EveryKState:
         inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
-        acc = np.asarray(arrays["acc"], np.float64).copy()
+        acc = _array_entry(arrays, "acc", self)
         if acc.shape != (mixture_set.p,):
             raise fail(
                 "arrays['acc']",
@@ -529,9 +584,8 @@ class EveryK(WeightRule):
                 acc.shape,
                 "restore a state written by this rule's to_arrays()",
             )
-        return EveryKState(
-            inner.weights, int(arrays["step"]), mixture_set, inner, acc, int(arrays["acc_n"])
-        )
+        step, acc_n = _step_entry(arrays, self), _step_entry(arrays, self, "acc_n")
+        return EveryKState(inner.weights, step, mixture_set, inner, acc, acc_n)
 
 
 @dataclass(frozen=True)
@@ -595,7 +649,7 @@ class HoldAbsent(WeightRule):
 
     def hold(self, state: WeightState, losses: Any, present: Any = None) -> np.ndarray:
         """The loss vector the inner rule would see (absent objectives filled in); pure."""
-        _check_state(state, HoldAbsentState)
+        _check_state(state, HoldAbsentState, self)
         assert isinstance(state, HoldAbsentState)
         p = state.mixture_set.p
         return self._hold(state, _as_loss_vector(losses, p), _present_mask(present, p))
@@ -611,8 +665,9 @@ class HoldAbsent(WeightRule):
         return held
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> HoldAbsentState:
-        _check_state(state, HoldAbsentState)
+        _check_state(state, HoldAbsentState, self)
         assert isinstance(state, HoldAbsentState) and state.inner is not None
+        _check_weights("state.weights", state.weights, state.mixture_set, self)
         p = state.mixture_set.p
         mask = _present_mask(present, p)
         held = self._hold(state, _as_loss_vector(losses, p), mask)
@@ -623,8 +678,8 @@ class HoldAbsent(WeightRule):
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> HoldAbsentState:
         inner = self.rule.restore(_inner_arrays(arrays), mixture_set)
         p = mixture_set.p
-        last = np.asarray(arrays["last_seen"], np.float64).copy()
-        held = np.asarray(arrays["held"], np.float64).copy()
+        last = _array_entry(arrays, "last_seen", self)
+        held = _array_entry(arrays, "held", self)
         if last.shape != (p,) or held.shape != (p,):
             raise fail(
                 "arrays['last_seen']",
@@ -632,7 +687,8 @@ class HoldAbsent(WeightRule):
                 last.shape,
                 "restore a state written by this rule's to_arrays()",
             )
-        return HoldAbsentState(inner.weights, int(arrays["step"]), mixture_set, inner, last, held)
+        step = _step_entry(arrays, self)
+        return HoldAbsentState(inner.weights, step, mixture_set, inner, last, held)
 
 
 def _nested(state: Any, own: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -644,6 +700,13 @@ def _nested(state: Any, own: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _inner_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _inner_arrays(arrays: Any) -> dict[str, np.ndarray]:
     """Inverse of the "inner." prefix of :func:`_nested`."""
+    if not hasattr(arrays, "items"):
+        raise fail(
+            "arrays",
+            "be a dict written by state.to_arrays()",
+            type(arrays).__name__,
+            "pass the dict that state.to_arrays() returned (e.g. from a checkpoint)",
+        )
     return {k[len("inner.") :]: v for k, v in arrays.items() if k.startswith("inner.")}
