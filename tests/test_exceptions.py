@@ -50,8 +50,12 @@ def test_one_class_everywhere():
         "ConvergenceWarning",
         "DivergenceError",
         "NonFiniteLossError",
+        "ReproducibilityWarning",
         "SolverError",
     }
+    from almo.train import checkpoint
+
+    assert checkpoint.ReproducibilityWarning is exceptions.ReproducibilityWarning
 
 
 def test_one_filter_covers_scikit_learn_and_almo():

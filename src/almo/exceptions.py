@@ -9,6 +9,8 @@
 - :class:`SolverError` (a :class:`RuntimeError`): a conic or numerical solver failed.
 - :class:`ConvergenceWarning`: scikit-learn's own class, so that one warnings filter covers
   almo and scikit-learn alike.
+- :class:`ReproducibilityWarning` (a :class:`UserWarning`): a resumed run will not be bitwise
+  identical to an uninterrupted one (another torch thread count, say).
 
 Examples
 --------
@@ -30,6 +32,7 @@ __all__ = [
     "ConvergenceWarning",
     "DivergenceError",
     "NonFiniteLossError",
+    "ReproducibilityWarning",
     "SolverError",
 ]
 
@@ -96,4 +99,14 @@ class SolverError(RuntimeError):
     ... except SolverError as err:
     ...     print(str(err).split(" after")[0])
     a toy LP failed: cvxpy (Clarabel) returned status 'infeasible'
+    """
+
+
+class ReproducibilityWarning(UserWarning):
+    """A resumed run will not be bitwise identical to an uninterrupted one (and why).
+
+    Examples
+    --------
+    >>> issubclass(ReproducibilityWarning, UserWarning)
+    True
     """

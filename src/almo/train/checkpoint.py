@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from almo._validation import fail
-from almo.exceptions import ALMOValueError
+from almo.exceptions import ALMOValueError, ReproducibilityWarning
 
 try:  # POSIX: a writer locks its temporary file so that cleanup never removes a live one
     import fcntl
@@ -85,16 +85,6 @@ _FIX_LOAD = (
     "pass a file written by MinimaxTrainer.save_checkpoint or a Checkpoint callback; a damaged "
     "file cannot be repaired: resume from an older copy or restart the run"
 )
-
-
-class ReproducibilityWarning(UserWarning):
-    """A resumed run will not be bitwise identical to an uninterrupted one (and why).
-
-    Examples
-    --------
-    >>> issubclass(ReproducibilityWarning, UserWarning)
-    True
-    """
 
 
 def _path_error(argument: str, rule: str, found: str, fix: str) -> ALMOValueError:
