@@ -227,7 +227,13 @@ def _scan(a: Any, lower: Any, upper: Any, tgt: Any, s: Any) -> Any:
     inc = slope[..., :-1] * (t[..., 1:] - t[..., :-1])  # f(t_{k+1}) - f(t_k), <= 0
     f_end = _sum(s * xp.broadcast_to(lower, a.shape), keep=True)  # every entry at its lower bound
     back = _flip(xp, _cumsum(xp, _flip(xp, inc)))  # f(t_k) - f(t_end) = -back_k
-    f = _cat(xp, [f_end - back, f_end])
+    # An entry rises by s (u - l) between its breakpoints, but the slopes give s (b2 - b1),
+    # which rounding shrinks (to 0 when a - u and a - l merge at |a| = 1e30): the difference
+    # is added where the entry reaches u, so f stays exact at every breakpoint.
+    with np.errstate(invalid="ignore"):
+        lost = xp.where(unbounded, 0.0, s * ((upper - lower) - (b2 - b1)))
+    lost = _take(_cat(xp, [lost, 0.0 * lost]), order)
+    f = _cat(xp, [f_end - back, f_end]) + _flip(xp, _cumsum(xp, _flip(xp, lost)))
     k = (f >= tgt[..., None]).sum(-1) - 1
     k = k.clip(0, t.shape[-1] - 2)[..., None]
     t_lo, t_hi = _take(t, k), _take(t, k + 1)

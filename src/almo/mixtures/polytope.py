@@ -120,11 +120,11 @@ class Polytope(PolyhedralSet):
     def _project_np(self, v: np.ndarray) -> np.ndarray:
         out = np.empty_like(v)
         for i, row in enumerate(v):  # one re-solve per row: the problem is built once
-            if self._contains_np(row, 0.0) and row.min() >= 0 and row.sum() == 1.0:
+            if row.min() >= 0 and row.max() <= 1 and row.sum() == 1 and self._contains_np(row, 0):
                 out[i] = row
                 continue
             # Π(v + c·1) = Π(v): centre v (midrange, no overflow), then scale the objective.
-            row = row - (0.5 * row.max() + 0.5 * row.min())
+            row = np.clip(row - (0.5 * row.max() + 0.5 * row.min()), -(2.0**1000), 2.0**1000)
             size = max(1.0, float(np.abs(row).max()))
             self._v.value, self._inv.value = row / size, 1.0 / size
             _cvxpy.solve(
@@ -146,28 +146,32 @@ class Polytope(PolyhedralSet):
         """
         from scipy.optimize import nnls
 
-        for tol in (1e-9, 1e-7, 1e-5):
-            act = self.A @ x - self.b > -tol
-            zero = np.flatnonzero(x < tol)
-            rows = np.vstack([self.A[act], -np.eye(self.p)[zero]])
-            C = np.vstack([rows, np.ones((1, self.p))])
-            d = np.concatenate([self.b[act], np.zeros(zero.size), [1.0]])
-            y = np.linalg.lstsq(C @ C.T, C @ v - d, rcond=None)[0]
-            z = v - C.T @ y
-            feasible = (
-                z.min() >= -1e-12
-                and abs(z.sum() - 1) <= 1e-12
-                and np.all(self.A @ z <= self.b + 1e-12)
-            )
-            if not feasible:
-                continue
-            g = v - z  # must be Σ y_j (row j) + y0·1 with y_j ≥ 0 and y0 free
-            M = np.hstack([rows.T, np.ones((self.p, 1)), -np.ones((self.p, 1))])
-            scale = max(1.0, float(np.abs(g).max()))
-            residual = nnls(M / scale, g / scale)[1]
-            if residual <= 1e-9:
-                return self._repair(z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for tol in (1e-9, 1e-7, 1e-5):
+                z = self._polish_on(x, v, tol, nnls)
+                if z is not None:
+                    return self._repair(z)
         return self._repair(x)
+
+    def _polish_on(self, x: np.ndarray, v: np.ndarray, tol: float, nnls: Any) -> Any:
+        """The KKT point of the active set ``tol`` picks, or None when it is not optimal."""
+        act = self.A @ x - self.b > -tol
+        zero = np.flatnonzero(x < tol)
+        rows = np.vstack([self.A[act], -np.eye(self.p)[zero]])
+        C = np.vstack([rows, np.ones((1, self.p))])
+        d = np.concatenate([self.b[act], np.zeros(zero.size), [1.0]])
+        y = np.linalg.lstsq(C @ C.T, C @ v - d, rcond=None)[0]
+        z = v - C.T @ y
+        feasible = (
+            z.min() >= -1e-12 and abs(z.sum() - 1) <= 1e-12 and np.all(self.A @ z <= self.b + 1e-12)
+        )
+        if not (feasible and np.all(np.isfinite(z))):
+            return None
+        g = v - z  # must be Σ y_j (row j) + y0·1 with y_j ≥ 0 and y0 free
+        M = np.hstack([rows.T, np.ones((self.p, 1)), -np.ones((self.p, 1))])
+        scale = max(1.0, float(np.abs(g).max()))
+        residual = nnls(M / scale, g / scale)[1]
+        return z if residual <= 1e-9 else None
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
         # The maximizer ignores a shift and a positive scale of ℓ: the LP sees ℓ in [-1, 1].
