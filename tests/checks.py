@@ -636,3 +636,20 @@ def assert_projection_exact(mixture_set: Any, v: Any, proj: Any, tol: float = 1e
                 f"max over Λ of <u, λ - π> = {gap:.3g} > allowed {allowed:.3g}\n"
                 f"  v = {vi}\n  π = {pi}"
             )
+
+
+def reference_kl_projection(mixture_set: Any, q: Any) -> np.ndarray | None:
+    """argmin over the set of KL(x ‖ q), solved by cvxpy (Clarabel) from the set's description
+    as this module writes it; None when the cone solver fails (degenerate sets). Good to ~1e-6."""
+    q = np.maximum(to_numpy(q), 1e-12)
+    x = cp.Variable(mixture_set.p, nonneg=True)
+    problem = cp.Problem(cp.Minimize(cp.sum(cp.kl_div(x, q))), _cvxpy_constraints(mixture_set, x))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problem.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:
+        return None
+    if problem.status not in ("optimal", "optimal_inaccurate") or x.value is None:
+        return None
+    return np.asarray(x.value, dtype=np.float64)

@@ -13,6 +13,7 @@ from scipy.optimize import linprog
 
 from almo._validation import ALMOValueError, NonFiniteLossError
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
+from checks import reference_kl_projection
 
 TIGHT = {"tol_feas": 1e-11, "tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_ktratio": 1e-9}
 
@@ -309,3 +310,61 @@ def test_kl_projection_of_huge_vectors_stays_exact():
         x = ball.project(np.array(v))
         assert ball.contains(x, atol=1e-9)
         np.testing.assert_allclose(ball.project(x), x, atol=1e-9)  # idempotent
+
+
+# -- the KL (Bregman) projection --------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(
+    q=st.lists(st.floats(1e-3, 1.0), min_size=4, max_size=4),
+    lo=st.lists(st.floats(0.0, 0.24), min_size=4, max_size=4),
+    width=st.floats(0.26, 1.0),
+)
+def test_box_kl_projection_matches_the_cone_solve(q, lo, width):
+    box = BoxSimplex(lo, [min(x + width, 1.0) for x in lo])
+    q = np.array(q) / np.sum(q)
+    lam = box.kl_project(q)
+    assert box.contains(lam, atol=1e-12) and abs(lam.sum() - 1.0) < 1e-12
+    reference = reference_kl_projection(box, q)
+    if reference is not None:
+        np.testing.assert_allclose(lam, reference, atol=1e-4)  # the cone solve: ~1e-5
+    # KKT: λ_k/q_k is one constant c on the entries strictly inside their bounds.
+    free = (lam > box.lower + 1e-9) & (lam < np.minimum(box.upper, 1.0) - 1e-9) & (q > 0)
+    if free.sum() > 1:
+        ratios = lam[free] / q[free]
+        np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
+
+
+def test_box_kl_projection_of_zero_entries_is_the_limit_from_above():
+    # q_k → 0+: the zero entries stay at their lower bound until the others are full, then
+    # share the rest equally (the limit of clip(c·q, l, u) as the small q_k tend to 0 together).
+    box = BoxSimplex([0.0] * 4, [0.5] * 4)
+    np.testing.assert_allclose(box.kl_project([0, 0, 0, 1.0]), [1 / 6, 1 / 6, 1 / 6, 0.5])
+    lifted = BoxSimplex([0.1, 0.0, 0.0, 0.0], [1.0] * 4)
+    np.testing.assert_allclose(lifted.kl_project([0, 0.5, 0.5, 0]), [0.1, 0.45, 0.45, 0.0])
+
+
+def test_kl_projection_on_other_sets_and_the_simplex():
+    q = np.array([0.7, 0.2, 0.05, 0.05])
+    np.testing.assert_array_equal(Simplex(4).kl_project(q), q)
+    for s in (
+        PriorBall([0.25] * 4, 0.2, divergence="l1"),
+        PriorBall([0.4, 0.3, 0.2, 0.1], 0.05, divergence="kl"),
+        Polytope([[1.0, 1.0, 0.0, 0.0]], [0.6]),
+    ):
+        lam = s.kl_project(q)
+        assert s.contains(lam, atol=1e-9)
+        reference = reference_kl_projection(s, q)
+        np.testing.assert_allclose(lam, reference, atol=1e-5)
+        # Optimal: no other point of the set is closer in KL (the reference's value).
+        kl = float(np.sum(lam * np.log(lam / q)))
+        ref_kl = float(np.sum(reference * np.log(np.maximum(reference, 1e-300) / q)))
+        assert kl <= ref_kl + 1e-6
+    point = PriorBall([0.4, 0.3, 0.2, 0.1], 0.0, divergence="l1")  # a single point
+    np.testing.assert_allclose(point.kl_project(q), [0.4, 0.3, 0.2, 0.1], atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [[0.5, -0.1, 0.3, 0.3], [np.nan, 0.5, 0.25, 0.25], [0, 0, 0, 0]])
+def test_kl_projection_refuses_a_point_off_the_simplex(bad):
+    for s in (BoxSimplex([0.1] * 4, [0.5] * 4), PriorBall([0.25] * 4, 0.2, divergence="l1")):
+        with pytest.raises(ALMOValueError, match="`q`"):
+            s.kl_project(bad)

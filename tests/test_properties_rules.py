@@ -40,6 +40,7 @@ from checks import (
     loss_vectors,
     mixture_sets,
     projectable,
+    reference_kl_projection,
     reference_projection,
 )
 
@@ -217,7 +218,7 @@ def test_exponentiated_ascent_on_the_simplex_is_the_group_dro_formula(p, data, l
     smoothing=st.sampled_from([0.0, 0.05]),
 )
 def test_exponentiated_ascent_on_smaller_sets_projects_only_when_it_leaves(case, smoothing):
-    # The exponentiated step q' is kept when it lies in Λ, else replaced by Π_Λ(q').
+    # The exponentiated step q' is kept when it lies in Λ, else replaced by its KL projection.
     s, stream = case
     lr = 0.8
     rule = ExponentiatedAscent(lr, smoothing)
@@ -236,14 +237,16 @@ def test_exponentiated_ascent_on_smaller_sets_projects_only_when_it_leaves(case,
                 atol=1e-15,
                 what=f"exponentiated step kept, step {t} on {kind_of(s)}",
             )
-        elif violation > 1e-9:  # clearly outside: the Euclidean projection of the step
-            assert_agree(
-                state.weights,
-                reference_projection(s, step),
-                rtol=0,
-                atol=reference_atol(s),
-                what=f"exponentiated step projected, step {t} on {kind_of(s)}",
-            )
+        elif violation > 1e-9:  # clearly outside: the KL (Bregman) projection of the step
+            reference = reference_kl_projection(s, step)
+            if reference is not None:
+                assert_agree(
+                    state.weights,
+                    reference,
+                    rtol=0,
+                    atol=max(reference_atol(s), 2e-5),
+                    what=f"exponentiated step KL-projected, step {t} on {kind_of(s)}",
+                )
 
 
 @settings(max_examples=50, deadline=None)
@@ -318,14 +321,9 @@ def test_exponentiated_ascent_converges_to_the_best_vertex_of_the_simplex():
     assert 0.0 <= ell.max() - state.weights @ ell <= 1e-9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ExponentiatedAscent on a set smaller than the simplex maps "
-    "the exponentiated step back with the Euclidean projection instead of the KL "
-    "(Bregman) projection; against a constant loss it then stalls at a fixed point "
-    "that is not the worst case (gap 0.05 on a loss range of 2.7 for this box)",
-)
 def test_exponentiated_ascent_converges_to_the_worst_case_on_a_box():
+    """With the KL map-back the rule is mirror ascent on Λ: against a constant loss it reaches
+    the worst case (a Euclidean map-back stalled 0.05 short on this box)."""
     s = _fixed_sets()["box"]
     ell = np.array([-1.42382504, 1.26372846, -0.87066174, -0.25917323])
     rule = ExponentiatedAscent(2.0)

@@ -246,7 +246,8 @@ def test_exponentiated_on_box_projects_back():
     box = BoxSimplex([0.2, 0.2, 0.2], [0.6, 0.6, 0.6])
     rule = ExponentiatedAscent(lr=10.0)
     state = rule.update(rule.init(box), np.array([1.0, 0.0, 0.0]))
-    # exp step puts almost all mass on objective 0; the Euclidean projection caps it at 0.6
+    # exp step puts almost all mass on objective 0; the KL projection caps it at 0.6 and lifts
+    # the others to their lower bound
     np.testing.assert_allclose(state.weights, [0.6, 0.2, 0.2], atol=1e-9)
 
 

@@ -311,9 +311,12 @@ class ExponentiatedAscent(WeightRule):
     clipped excess losses it is DoReMi's (Xie et al. 2023).
 
     On a set Λ smaller than the simplex, the step above can leave Λ; the result is then mapped
-    back by the set's Euclidean projection, so ``state.weights`` always lies in Λ. When the step
-    stays in Λ (always for :class:`~almo.Simplex`) no projection is applied and the update is
-    exactly the peer's formula. Weights that are exactly 0 stay 0 unless smoothing or the
+    back by the set's KL (Bregman) projection (:meth:`~almo.MixtureSet.kl_project`: closed
+    form on a box, an exponential-cone solve on other sets), which makes the rule mirror ascent
+    proper on Λ: against a fixed loss its iterates converge to the worst case, where a
+    Euclidean map-back can stall. ``state.weights`` always lies in Λ. When the step stays in Λ
+    (always for :class:`~almo.Simplex`) no projection is applied and the update is exactly the
+    peer's formula. Weights that are exactly 0 stay 0 unless smoothing or the
     projection lifts them.
 
     Parameters
@@ -357,7 +360,7 @@ class ExponentiatedAscent(WeightRule):
         if self.smoothing:
             q = (1.0 - self.smoothing) * q + self.smoothing / q.size
         if not state.mixture_set.contains(q, atol=1e-12):
-            q = np.asarray(state.mixture_set.project(q), np.float64)
+            q = state.mixture_set.kl_project(q)
         return q
 
 

@@ -160,6 +160,62 @@ class MixtureSet(abc.ABC):
         """
         return np.array(self._uniform(), dtype=np.float64)
 
+    def kl_project(self, q: Any) -> np.ndarray:
+        """The KL (Bregman) projection argmin over λ ∈ Λ of KL(λ ‖ q), for q in the simplex.
+
+        The map-back of entropic mirror steps (:class:`~almo.weights.ExponentiatedAscent`):
+        with it the mirror step on Λ is mirror descent proper, whose iterates converge to the
+        worst case, where a Euclidean map-back can stall at a point that is not. The base class
+        solves it with cvxpy (exponential cone) on :meth:`cvxpy_constraints`; sets with a closed
+        form override it (:class:`Simplex`: q itself; :class:`BoxSimplex`: clip(c·q, l, u));
+        a set without a conic description, or one on which the cone solver fails (a single
+        point, say), falls back to its Euclidean projection.
+
+        Parameters
+        ----------
+        q : array of shape (p,)
+            Non-negative weights summing to 1 (entries 0 allowed: λ_k is then as small as the
+            set allows).
+
+        Returns
+        -------
+        ndarray (p,), float64, in Λ.
+
+        Examples
+        --------
+        >>> from almo.mixtures import PriorBall
+        >>> ball = PriorBall([0.5, 0.3, 0.2], radius=0.1, divergence="l1")
+        >>> lam = ball.kl_project([0.9, 0.05, 0.05])
+        >>> bool(ball.contains(lam, atol=1e-7)), lam.round(3).tolist()
+        (True, [0.55, 0.25, 0.2])
+        """
+        q = _vector("q", q, self.p)
+        if np.any(q < 0) or not np.isfinite(q).all() or q.sum() <= 0:
+            raise fail(
+                "q", "be finite, non-negative and not all 0", q, "pass a point of the simplex"
+            )
+        q = q / q.sum()
+        if self.contains(q, atol=1e-12):
+            return q
+        try:
+            import cvxpy as cp
+
+            lam = cp.Variable(self.p, nonneg=True)
+            cons = self.cvxpy_constraints(lam)
+        except NotImplementedError:
+            return np.asarray(self.project(q), dtype=np.float64)
+        from almo._cvxpy import solve
+        from almo.exceptions import SolverError
+
+        floor = np.maximum(q, 1e-12)  # below it the cone solver loses its footing
+        objective = cp.Minimize(cp.sum(cp.kl_div(lam, floor)))
+        try:
+            solve(cp.Problem(objective, cons), "the KL projection onto the mixture set")
+        except SolverError:  # degenerate sets (a single point, say): the Euclidean map-back
+            return np.asarray(self.project(q), dtype=np.float64)
+        out = np.maximum(np.asarray(lam.value, dtype=np.float64), 0.0)
+        return np.asarray(self.project(out), dtype=np.float64)  # polish onto Λ to 1e-12
+
     # ------------------------------------------------------------------ cvxpy interface
     def cvxpy_constraints(self, lam: cp.Expression) -> list[cp.Constraint]:
         """Constraints stating ``lam ∈ Λ``, λ ≥ 0 and Σλ = 1 included.

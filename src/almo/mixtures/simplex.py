@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,13 @@ class Simplex(PolyhedralSet):
 
     def _project_torch(self, v: torch.Tensor) -> torch.Tensor:
         return project_simplex(v)
+
+    def kl_project(self, q: Any) -> np.ndarray:
+        """On the simplex itself the KL projection of a point of the simplex is the point."""
+        q = _vector("q", q, self.p)
+        if np.any(q < 0) or q.sum() <= 0:
+            raise fail("q", "be finite, non-negative and not all 0", q, "pass a simplex point")
+        return q / q.sum()
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
         w = np.zeros(self.p)
@@ -152,6 +160,48 @@ class BoxSimplex(PolyhedralSet):
 
     def _project_torch(self, v: torch.Tensor) -> torch.Tensor:
         return project_box_simplex(v, self.lower, self._upper)
+
+    def kl_project(self, q: Any) -> np.ndarray:
+        """KL projection onto the box: λ = clip(c·q, lower, upper) with c such that Σλ = 1.
+
+        The stationarity conditions of min KL(λ ‖ q) over the box-simplex give log(λ_k/q_k)
+        = log c on the free entries; the sum is nondecreasing and piecewise linear in c, so c
+        is bracketed by bisection on log c and then solved exactly on its linear piece.
+
+        Examples
+        --------
+        >>> box = BoxSimplex(lower=[0.1, 0.1, 0.1], upper=[0.6, 0.6, 0.6])
+        >>> box.kl_project([0.8, 0.15, 0.05]).round(6).tolist()
+        [0.6, 0.3, 0.1]
+        """
+        q = _vector("q", q, self.p)
+        if np.any(q < 0) or q.sum() <= 0:
+            raise fail("q", "be finite, non-negative and not all 0", q, "pass a simplex point")
+        # Entries at 0 are the limit q_k → 0+: they stay at their lower bound unless the others
+        # cannot carry the mass.
+        q = np.maximum(q / q.sum(), 1e-300)
+        lo, hi = self.lower, self._upper
+
+        def total(c: float) -> float:
+            return float(np.clip(c * q, lo, hi).sum())
+
+        a, b = 1e-300, 1e300  # total(a) = Σ lower ≤ 1 ≤ Σ upper = total(b)
+        for _ in range(400):  # bisection on log c
+            mid = math.sqrt(a) * math.sqrt(b)  # no overflow of a·b
+            if total(mid) < 1.0:
+                a = mid
+            else:
+                b = mid
+            if b / a < 1 + 1e-15:
+                break
+        # Exact on the linear piece: entries free at c = b are c·q_k, the others at a bound.
+        lam = np.clip(b * q, lo, hi)
+        free = (b * q > lo) & (b * q < hi)
+        if free.any():
+            fixed = float(lam[~free].sum())
+            c = (1.0 - fixed) / float(q[free].sum())
+            lam = np.where(free, np.clip(c * q, lo, hi), lam)
+        return np.asarray(self.project(lam), dtype=np.float64)
 
     def _worst_case_np(self, ell: np.ndarray) -> np.ndarray:
         # Greedy fill: start from the lower bounds and pour the remaining mass into the
