@@ -362,6 +362,8 @@ def test_rules_ignore_a_common_shift_of_the_losses(case, name, shift):
             assert a.weights @ ell == pytest.approx(b.weights @ ell, abs=1e-7 * scale)
             continue
         atol = 1e-6 if kind_of(s) in ("polytope", "chi2", "kl") else 1e-9
+        if name.startswith("exponentiated") and kind_of(s) not in ("simplex", "box"):
+            atol = 2e-5  # the KL map-back is an exponential-cone solve, good to ~1e-5
         assert_agree(
             b.weights,
             a.weights,

@@ -177,7 +177,8 @@ def test_float32_inputs_give_float32_projections_of_the_same_point(case):
             out,
             ref,
             rtol=0,
-            atol=2e-7 + round_off(s, ref) + 1e-9,
+            # Polytope rows are QP solves warm-started from earlier ones: ~1e-6 apart.
+            atol=2e-7 + round_off(s, ref) + 1e-9 + (1e-6 if kind_of(s) == "polytope" else 0),
             what=f"float32 vs float64 projection ({how}), {kind_of(s)}",
         )
         assert_in_set(s, out, atol=1e-6)
