@@ -2,7 +2,6 @@
 the model and the objectives ends within 0.5% of the certified optimum (solve_linear); the
 step-size schedule and the averages behave as documented."""
 
-
 import numpy as np
 import pytest
 import torch
