@@ -157,3 +157,46 @@ def test_wrapper_update_errors():
     bad["last_seen"] = np.zeros(2)
     with pytest.raises(ALMOValueError, match="last_seen"):
         rule.restore(bad, Simplex(3))
+
+
+def test_a_rule_with_its_own_update_works_inside_every_wrapper():
+    """A user's rule may define ``update`` instead of ``_next``; the wrappers still call it."""
+    from almo import Simplex
+    from almo.weights import WeightRule, WeightState
+
+    class Greedy(WeightRule):
+        calls = 0
+
+        def update(self, state, losses, *, present=None):
+            type(self).calls += 1
+            w = np.zeros(state.mixture_set.p)
+            w[int(np.argmax(losses))] = 1.0
+            return WeightState(w, state.step + 1, state.mixture_set)
+
+    chain = HoldAbsent(EveryK(Averaged(Greedy()), 2))
+    state = chain.init(Simplex(3))
+    for ell in ([0.0, 1.0, 0.0], [0.0, 3.0, 0.0], [2.0, 0.0, 0.0], [5.0, 0.0, 0.0]):
+        state = chain.update(state, np.array(ell))
+    assert Greedy.calls == 2  # every second update, on the mean of two loss vectors
+    np.testing.assert_array_equal(state.weights, [1.0, 0.0, 0.0])
+    assert Simplex(3).contains(state.mean_weights)
+
+
+def test_one_step_of_a_chain_checks_lambda_once(monkeypatch):
+    import almo.weights as weights_module
+
+    seen = []
+    original = weights_module._check_weights
+
+    def counting(*args, **kwargs):
+        seen.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(weights_module, "_check_weights", counting)
+    from almo import Simplex
+
+    chain = HoldAbsent(EveryK(Averaged(ProjectedAscent(0.2)), 1))
+    state = chain.init(Simplex(4))
+    seen.clear()
+    chain.update(state, np.array([1.0, 0.0, 0.5, 0.2]))
+    assert seen == ["state.weights"]

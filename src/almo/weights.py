@@ -148,6 +148,14 @@ class WeightRule:
         _check_state(state, WeightState, self)
         _check_weights("state.weights", state.weights, state.mixture_set, self)
         ell = _as_loss_vector(losses, state.mixture_set.p)
+        return self._step(state, ell, present)
+
+    def _step(self, state: WeightState, ell: np.ndarray, present: Any) -> WeightState:
+        """``update`` after its checks: a wrapper calls its inner rule's ``_step`` with a loss
+        vector already checked and a state whose λ it has checked (λ is shared along the
+        chain), so one step validates once, not once per layer."""
+        if type(self).update is not WeightRule.update:  # a rule with its own update (a user's)
+            return self.update(state, ell, present=present)
         return WeightState(self._next(state, ell), state.step + 1, state.mixture_set)
 
     def _next(self, state: WeightState, losses: np.ndarray) -> np.ndarray:
@@ -462,6 +470,12 @@ class Averaged(WeightRule):
         return AveragedState(inner.weights, 0, mixture_set, inner.weights.copy(), inner)
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> AveragedState:
+        self._check(state)
+        _check_weights("state.weights", state.weights, state.mixture_set, self)
+        return self._step(state, _as_loss_vector(losses, state.mixture_set.p), present)
+
+    @staticmethod
+    def _check(state: WeightState) -> None:
         if not isinstance(state, AveragedState) or state.inner is None:
             raise fail(
                 "state",
@@ -469,8 +483,11 @@ class Averaged(WeightRule):
                 type(state).__name__,
                 "start with state = rule.init(mixture_set)",
             )
-        _check_weights("state.weights", state.weights, state.mixture_set, self)
-        inner = self.rule.update(state.inner, losses, present=present)
+
+    def _step(self, state: WeightState, ell: np.ndarray, present: Any) -> AveragedState:
+        self._check(state)
+        assert isinstance(state, AveragedState) and state.inner is not None
+        inner = self.rule._step(state.inner, ell, present)
         t = inner.step
         if self.power == 0:
             average = state.average + (inner.weights - state.average) / (t + 1)
@@ -559,11 +576,14 @@ class EveryK(WeightRule):
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> EveryKState:
         _check_state(state, EveryKState, self)
-        assert isinstance(state, EveryKState) and state.inner is not None
         _check_weights("state.weights", state.weights, state.mixture_set, self)
-        ell = _as_loss_vector(losses, state.mixture_set.p)
+        return self._step(state, _as_loss_vector(losses, state.mixture_set.p), present)
+
+    def _step(self, state: WeightState, ell: np.ndarray, present: Any) -> EveryKState:
+        _check_state(state, EveryKState, self)
+        assert isinstance(state, EveryKState) and state.inner is not None
         if self.k == 1:
-            inner = self.rule.update(state.inner, ell, present=present)
+            inner = self.rule._step(state.inner, ell, present)
             return EveryKState(
                 inner.weights, state.step + 1, state.mixture_set, inner, state.acc, 0
             )
@@ -572,7 +592,7 @@ class EveryK(WeightRule):
             return EveryKState(
                 state.weights, state.step + 1, state.mixture_set, state.inner, acc, n
             )
-        inner = self.rule.update(state.inner, acc / n, present=present)
+        inner = self.rule._step(state.inner, acc / n, present)
         return EveryKState(
             inner.weights, state.step + 1, state.mixture_set, inner, np.zeros_like(acc), 0
         )
@@ -669,13 +689,16 @@ class HoldAbsent(WeightRule):
 
     def update(self, state: WeightState, losses: Any, *, present: Any = None) -> HoldAbsentState:
         _check_state(state, HoldAbsentState, self)
-        assert isinstance(state, HoldAbsentState) and state.inner is not None
         _check_weights("state.weights", state.weights, state.mixture_set, self)
-        p = state.mixture_set.p
-        mask = _present_mask(present, p)
-        held = self._hold(state, _as_loss_vector(losses, p), mask)
+        return self._step(state, _as_loss_vector(losses, state.mixture_set.p), present)
+
+    def _step(self, state: WeightState, ell: np.ndarray, present: Any) -> HoldAbsentState:
+        _check_state(state, HoldAbsentState, self)
+        assert isinstance(state, HoldAbsentState) and state.inner is not None
+        mask = _present_mask(present, state.mixture_set.p)
+        held = self._hold(state, ell, mask)
         last = held if mask is None else np.where(mask, held, state.last_seen)
-        inner = self.rule.update(state.inner, held)
+        inner = self.rule._step(state.inner, held, None)
         return HoldAbsentState(inner.weights, state.step + 1, state.mixture_set, inner, last, held)
 
     def restore(self, arrays: dict[str, np.ndarray], mixture_set: MixtureSet) -> HoldAbsentState:
