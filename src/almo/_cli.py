@@ -6,14 +6,16 @@ Python argument behind it (``top_k``). Three pieces serve it:
 
 - :class:`OneLineParser` prints argparse's own errors (unknown flags, bad ints) as that one
   line, without the usage block;
-- the ``check_*`` helpers validate a flag's value before any work starts, with the flag in the
-  message and a fix written as a command-line option;
+- flag values are checked before any work starts with :func:`almo._validation.check_integer`
+  and ``check_number`` given the flag as the name, and with the ``check_*`` helpers here for
+  lists and paths, a fix written as a command-line option;
 - :func:`flag_message` rewrites an error the library raised anyway (a combination the flags
   cannot judge alone), replacing backquoted argument names by the flags that set them.
 
 Examples
 --------
->>> check_flag_int("--n", 0, "pass e.g. --n 1000")
+>>> from almo._validation import check_integer
+>>> check_integer("--n", 0, "pass e.g. --n 1000")
 Traceback (most recent call last):
 ...
 almo.exceptions.ALMOValueError: `--n` must be an integer >= 1; found 0. Fix: pass e.g. --n 1000
@@ -39,8 +41,6 @@ from almo._validation import check_integer, check_number, fail
 __all__ = [
     "HelpFormatter",
     "OneLineParser",
-    "check_flag_float",
-    "check_flag_int",
     "check_flag_list",
     "check_writable_dir",
     "check_writable_file",
@@ -123,29 +123,6 @@ def flag_message(
         text = re.sub(rf"(?<![\w-]){re.escape(name)}=", f"{flag} ", text)
         text = re.sub(r"\bpass None\b", f"omit {flag}", text)
     return text
-
-
-def check_flag_int(
-    flag: str, value: Any, fix: str, *, low: int | None = 1, high: int | None = None
-) -> int:
-    """:func:`~almo._validation.check_integer` with the flag as the argument's name."""
-    return check_integer(flag, value, fix, low=low, high=high)
-
-
-def check_flag_float(
-    flag: str,
-    value: Any,
-    fix: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """:func:`~almo._validation.check_number` with the flag as the argument's name."""
-    return check_number(
-        flag, value, fix, low=low, high=high, low_open=low_open, high_open=high_open
-    )
 
 
 def check_flag_list(

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from almo._cli import check_flag_float, check_flag_int, check_writable_file
-from almo._validation import fail
+from almo._cli import check_writable_file
+from almo._validation import check_integer, check_number, fail
 
 __all__ = ["DATASETS", "add_parser", "check_args", "load_saved", "run"]
 
@@ -254,7 +254,7 @@ def check_args(args: argparse.Namespace) -> None:
     almo.exceptions.ALMOValueError: `--l2` must be a finite number >= 0; found -1.0. Fix: ...
     """
     if args.delta is not None:
-        check_flag_float(
+        check_number(
             "--delta",
             args.delta,
             "pass e.g. --delta 0.05",
@@ -264,7 +264,7 @@ def check_args(args: argparse.Namespace) -> None:
             high_open=True,
         )
     if args.epsilon is not None:
-        check_flag_float(
+        check_number(
             "--epsilon",
             args.epsilon,
             "pass a cover radius > 0, e.g. --epsilon 0.01, or omit it to optimize it",
@@ -273,8 +273,8 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if args.load is None:
         _beta(args.beta)
-        check_flag_float("--l2", args.l2, "pass e.g. --l2 0.001", low=0)
-        check_flag_float(
+        check_number("--l2", args.l2, "pass e.g. --l2 0.001", low=0)
+        check_number(
             "--test-size",
             args.test_size,
             "pass e.g. --test-size 0.3",
@@ -283,7 +283,7 @@ def check_args(args: argparse.Namespace) -> None:
             low_open=True,
             high_open=True,
         )
-        check_flag_int("--seed", args.seed, "pass e.g. --seed 0", low=0)
+        check_integer("--seed", args.seed, "pass e.g. --seed 0", low=0)
         if not [s for s in args.losses.split(",") if s.strip()]:
             raise fail("--losses", "name at least one loss", args.losses, "pass --losses log_loss")
     if args.save is not None:

@@ -31,11 +31,11 @@ from almo import __version__
 from almo._cli import (
     HelpFormatter,
     OneLineParser,
-    check_flag_int,
     flag_message,
     report,
     subparser,
 )
+from almo._validation import check_integer
 from almo.exceptions import ALMOValueError, SolverError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _fmt(v: np.ndarray) -> str:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    check_flag_int("--seed", args.seed, "pass e.g. --seed 0", low=0)
+    check_integer("--seed", args.seed, "pass e.g. --seed 0", low=0)
     rng = np.random.default_rng(args.seed)
     losses = [np.array([0.9, 0.5, 0.3, 0.1]), np.round(rng.gamma(2.0, 0.5, 4), 3)]
     print("almo demo — the worst mixture λ* over each set Λ, and max_λ∈Λ ⟨λ, ℓ⟩\n")

@@ -20,13 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from almo._cli import (
-    check_flag_float,
-    check_flag_int,
-    check_flag_list,
-    check_writable_dir,
-)
-from almo._validation import fail
+from almo._cli import check_flag_list, check_writable_dir
+from almo._validation import check_integer, check_number, fail
 from almo.exceptions import ALMOValueError
 from almo.sources.categorical import CategoricalModel, zipf
 from almo.sources.continuous import GaussianModel, RidgeModel
@@ -185,9 +180,9 @@ def check_args(args: argparse.Namespace) -> None:
     almo.exceptions.ALMOValueError: `--zipf` must be a finite number >= 0; found nan. Fix: ...
     """
     token = args.model in ("categorical", "ngram", "softmax")
-    check_flag_int("--vocab", args.vocab, "pass e.g. --vocab 1000")
-    check_flag_float("--zipf", args.zipf, "pass e.g. --zipf 1.1 (0 is uniform)", low=0.0)
-    check_flag_int("--order", args.order, "pass --order 2 (a bigram) or more", low=2)
+    check_integer("--vocab", args.vocab, "pass e.g. --vocab 1000")
+    check_number("--zipf", args.zipf, "pass e.g. --zipf 1.1 (0 is uniform)", low=0.0)
+    check_integer("--order", args.order, "pass --order 2 (a bigram) or more", low=2)
     if args.model == "softmax" and args.order != 2:
         raise fail("--order", "be 2 with --model softmax", args.order, "drop --order")
     if args.model == "ngram" and (args.vocab + 1) ** (args.order - 1) * args.vocab > 5_000_000:
@@ -197,24 +192,24 @@ def check_args(args: argparse.Namespace) -> None:
             f"--vocab {args.vocab} --order {args.order}",
             "lower --order or --vocab",
         )
-    check_flag_int("--length", args.length, "pass e.g. --length 20")
-    check_flag_int("--dim", args.dim, "pass e.g. --dim 1")
+    check_integer("--length", args.length, "pass e.g. --length 20")
+    check_integer("--dim", args.dim, "pass e.g. --dim 1")
     fractions = "pass fractions in [0, 1], e.g. {} 0,0.05,0.2"
     check_flag_list("--alpha", args.alpha, fractions.format("--alpha"), low=0.0, high=1.0)
     check_flag_list(
         "--grid-alpha", args.grid_alpha, fractions.format("--grid-alpha"), low=0.0, high=1.0
     )
-    check_flag_float("--alpha-exponent", args.alpha_exponent, "pass e.g. --alpha-exponent -0.5")
-    check_flag_int("--n", args.n, "pass e.g. --n 1000")
-    check_flag_float("--n-exponent", args.n_exponent, "pass e.g. --n-exponent 1")
+    check_number("--alpha-exponent", args.alpha_exponent, "pass e.g. --alpha-exponent -0.5")
+    check_integer("--n", args.n, "pass e.g. --n 1000")
+    check_number("--n-exponent", args.n_exponent, "pass e.g. --n-exponent 1")
     if args.grid_n is not None:
         check_flag_list(
             "--grid-n", args.grid_n, "pass sizes >= 1, e.g. --grid-n 100,1000", low=1, integer=True
         )
-    check_flag_int("--generations", args.generations, "pass e.g. --generations 100", low=0)
-    check_flag_int("--replicates", args.replicates, "pass e.g. --replicates 200")
-    check_flag_int("--grid-replicates", args.grid_replicates, "pass e.g. --grid-replicates 50")
-    check_flag_float(
+    check_integer("--generations", args.generations, "pass e.g. --generations 100", low=0)
+    check_integer("--replicates", args.replicates, "pass e.g. --replicates 200")
+    check_integer("--grid-replicates", args.grid_replicates, "pass e.g. --grid-replicates 50")
+    check_number(
         "--temperature",
         args.temperature,
         "pass 1 for plain sampling, < 1 to sharpen, > 1 to flatten",
@@ -229,16 +224,16 @@ def check_args(args: argparse.Namespace) -> None:
                 args.top_k,
                 "drop --top-k; --temperature rescales the variance of continuous models",
             )
-        check_flag_int(
+        check_integer(
             "--top-k",
             args.top_k,
             f"omit --top-k to keep all {args.vocab} tokens, or pass e.g. "
             f"--top-k {max(1, args.vocab // 2)}",
         )
-    check_flag_int("--seed", args.seed, "pass e.g. --seed 0", low=0)
-    check_flag_float("--alpha-min", args.alpha_min, "pass e.g. --alpha-min 0.5", low=0, high=1)
-    check_flag_int("--almo-generations", args.almo_generations, "pass e.g. --almo-generations 20")
-    check_flag_int("--almo-replicates", args.almo_replicates, "pass e.g. --almo-replicates 2")
+    check_integer("--seed", args.seed, "pass e.g. --seed 0", low=0)
+    check_number("--alpha-min", args.alpha_min, "pass e.g. --alpha-min 0.5", low=0, high=1)
+    check_integer("--almo-generations", args.almo_generations, "pass e.g. --almo-generations 20")
+    check_integer("--almo-replicates", args.almo_replicates, "pass e.g. --almo-replicates 2")
     _check_schedules(args)
 
 
