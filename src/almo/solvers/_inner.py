@@ -146,21 +146,37 @@ class InnerSolver:
             dec2 = float(-grad @ step)
             if dec2 <= 1e-24 * max(1.0, abs(value)):
                 break
-            t, accepted = 1.0, False
-            for _ in range(40):
-                trial = theta.copy()
-                trial[D - 1] += t * step
-                new = self.value(trial, c)
-                if new <= value - 1e-4 * t * dec2 + 1e-15 * abs(value):
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
+            direction = np.zeros_like(theta)
+            direction[D - 1] = step
+            found = self._backtrack(theta, direction, value, dec2, c, 0.0)
+            if found is None:
                 break
-            theta, value = trial, new
+            theta, value, t = found
             if dec2 <= 1e-14 * max(1.0, abs(value)) and t == 1.0:
                 break
         return theta, steps
+
+    def _backtrack(
+        self,
+        theta: np.ndarray,
+        direction: np.ndarray,
+        value: float,
+        dec2: float,
+        c: np.ndarray,
+        norm: float,
+    ) -> tuple[np.ndarray, float, float] | None:
+        """Armijo backtracking along a Newton direction: (Θ + tΔ, F there, t), or None.
+
+        The slack admits steps whose gain is below the rounding error of F.
+        """
+        t = 1.0
+        for _ in range(40):
+            trial = theta + t * direction
+            new = self.value(trial, c, norm)
+            if new <= value - 1e-4 * t * dec2 + 1e-15 * abs(value):
+                return trial, new, t
+            t *= 0.5
+        return None
 
     # Newton ---------------------------------------------------------------------------------
     def solve(self, c: np.ndarray, theta0: np.ndarray, norm: float = 0.0) -> InnerSolution:
@@ -218,19 +234,10 @@ class InnerSolver:
             dec2 = float(-grad @ step)
             if dec2 <= 1e-24 * max(1.0, abs(value)):
                 break
-            direction = step.reshape(C, D).T
-            t, accepted = 1.0, False
-            for _ in range(40):
-                trial = theta + t * direction
-                new = self.value(trial, c, norm)
-                # The slack admits steps whose gain is below the rounding error of F.
-                if new <= value - 1e-4 * t * dec2 + 1e-15 * abs(value):
-                    accepted = True
-                    break
-                t *= 0.5
-            if not accepted:
+            found = self._backtrack(theta, step.reshape(C, D).T, value, dec2, c, norm)
+            if found is None:
                 break
-            theta, value = trial, new
+            theta, value, t = found
             if dec2 <= 1e-14 * max(1.0, abs(value)) and t == 1.0:
                 # Quadratic convergence: this full step left F within ~dec2² of its minimum,
                 # and Θ moved by ~sqrt(dec2), so the Hessian at the start of the step is the
