@@ -36,14 +36,16 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import cho_solve
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from almo._cvxpy import solve
 from almo.exceptions import SolverError
 from almo.mixtures import MixtureSet
+from almo.mixtures._rows import PolyhedralSet
 from almo.solvers._certificate import dual_bound
 from almo.solvers._inner import InnerSolver
 from almo.solvers._problem import LinearProblem
+from almo.solvers._qp import active_set_argmax
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,18 @@ def solve_dual_newton(
         return _solve(problem, mixture_set, tol, max_iter)
     # The linear algebra here is on matrices of a few hundred rows, where threaded BLAS gains
     # little and, on a machine whose cores are busy, loses up to 100× to spinning threads.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         return _solve(problem, mixture_set, tol, max_iter)
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """One controller per process: finding the BLAS libraries costs milliseconds per call."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
 
 
 # Hessian sizes (D·C) above which BLAS keeps its threads.
@@ -155,7 +167,9 @@ def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
 class _ModelStep:
     """argmax over Λ of the quadratic model ⟨L, μ⟩ − ½ (μ − λ)ᵀ M (μ − λ).
 
-    Sets with a fast projection (sort-based, microseconds each) and sets without a conic
+    Polyhedral sets (Simplex, BoxSimplex, Polytope: λ ≥ 0, Σλ = 1, Gλ ≤ h) get the exact
+    active-set method of :mod:`almo.solvers._qp` (finite, no iteration cap to hit). Other sets
+    with a fast projection (sort-based, microseconds each) and sets without a conic
     description use FISTA on ``project``; the others (projections that are themselves
     iterative) get the small QP on their ``cvxpy_constraints``, built once with cvxpy
     parameters and re-solved tightly, then projected for exact feasibility. Should the QP fail,
@@ -164,7 +178,13 @@ class _ModelStep:
 
     def __init__(self, mixture_set: MixtureSet) -> None:
         self.mixture_set = mixture_set
-        self._qp = None if mixture_set.has_fast_projection else self._build_qp()
+        self._rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._qp = None
+        if isinstance(mixture_set, PolyhedralSet):
+            G, h = mixture_set._rows()
+            self._rows = (np.asarray(G, dtype=np.float64), np.asarray(h, dtype=np.float64))
+        elif not mixture_set.has_fast_projection:
+            self._qp = self._build_qp()
 
     def _build_qp(self) -> tuple[Any, ...] | None:
         import cvxpy as cp
@@ -179,6 +199,8 @@ class _ModelStep:
         return prob, L, F, lam0, z
 
     def argmax(self, L: np.ndarray, M: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        if self._rows is not None:
+            return active_set_argmax(L, M, lam, *self._rows)
         if self._qp is None:
             return _fista_argmax(L, M, lam, self.mixture_set)
         prob, Lp, Fp, lam0, z = self._qp
