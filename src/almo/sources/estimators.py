@@ -297,7 +297,8 @@ def simulate_estimators(
 
     Each generation draws the k_t real samples once for all estimators (a matched real-data
     budget, and common random numbers); each estimator then draws its m_t synthetic samples
-    from its own previous estimate. Counts are multinomial draws, all R replicates at once.
+    from its own previous estimate, from its own random stream (so its numbers do not depend
+    on the other estimators run beside it). Counts are multinomial draws, all R replicates at once.
 
     Parameters
     ----------
@@ -346,7 +347,10 @@ def simulate_estimators(
     m = ns - k
     w_fixed = _weights(weight, generations) if "weighted" in names else None
     w_opt = optimal_weights(p_star, alpha, n, generations)[0]
-    rng = np.random.default_rng(seed)
+    # The real samples come from one stream and each estimator's synthetic samples from its
+    # own, so an estimator's run does not depend on which others run beside it.
+    rng = np.random.default_rng([int(seed), 0])
+    syn_rng = {e: np.random.default_rng([int(seed), 1, ESTIMATORS.index(e)]) for e in names}
     r = int(replicates)
     first = rng.multinomial(int(ns[0]), p_star, size=r)
     start = first / float(ns[0])
@@ -370,7 +374,7 @@ def simulate_estimators(
             elif e == "filter-aggregate":
                 new = pool / float(total)
             else:
-                syn = rng.multinomial(mt, _normalized(prev)) if mt > 0 else None
+                syn = syn_rng[e].multinomial(mt, _normalized(prev)) if mt > 0 else None
                 if syn is None:
                     new = real / kt
                 elif kt == 0:
