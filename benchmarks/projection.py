@@ -10,6 +10,12 @@ bounds on τ then discard nothing); "tight" (within 1e-5: about half of the entr
 the hardest case found for the simplex kernel). The box is lower = 0.5/p, upper = 10/p for every
 entry; "box (varied)" draws per-entry bounds instead (no scalar fast path).
 
+Peer: POT's ``ot.utils.proj_simplex`` (Python Optimal Transport, the sort-based projection of
+Duchi et al.), timed in the same rounds; the table gives its time over almo's Simplex
+projection (above 1: almo is faster) and the largest difference of the two results. POT is
+imported only here; without it the column says so. It installs without pulling any other torch:
+``pip install --no-deps POT`` (its only requirements are numpy and scipy).
+
 Usage: ``python benchmarks/projection.py [--quick]``; writes benchmarks/results/projection.json.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +38,17 @@ TARGETS = {  # at p = 10^6, ratio to one numpy.sort
     ("box", "gaussian"): 1.0,
     ("box", "hardest"): 3.0,
 }
+
+
+def pot_projection() -> tuple[object | None, str]:
+    """POT's simplex projection, or None and the reason it is missing."""
+    try:
+        from ot.utils import proj_simplex
+    except ImportError as exc:
+        return None, f"POT not installed ({exc}); pip install --no-deps POT"
+    import ot
+
+    return proj_simplex, f"POT {ot.__version__}"
 
 
 def inputs(rng: np.random.Generator, p: int) -> dict[str, np.ndarray]:
@@ -83,6 +101,7 @@ def main() -> None:
     sizes = [10**3, 10**5] if args.quick else [10**3, 10**5, 10**6]
     repeats = 5 if args.quick else 21
     rng = np.random.default_rng(0)
+    pot, pot_note = pot_projection()
     rows = []
     for p in sizes:
         simplex = Simplex(p)
@@ -90,26 +109,29 @@ def main() -> None:
         lo = rng.uniform(0.0, 1.0 / p, p)
         varied = BoxSimplex(lo, lo + rng.uniform(0.0, 20.0 / p, p))
         for kind, v in inputs(rng, p).items():
-            med = interleaved(
-                {
-                    "sort": lambda v=v: np.sort(v),
-                    "simplex": lambda v=v, s=simplex: s.project(v),
-                    "box": lambda v=v, s=box: s.project(v),
-                    "box_varied": lambda v=v, s=varied: s.project(v),
-                },
-                repeats,
-            )
-            rows.append(
-                {
-                    "p": p,
-                    "input": kind,
-                    "sort_ms": 1e3 * med["sort"],
-                    **{
-                        f"{k}_ratio": med[k] / med["sort"] for k in ("simplex", "box", "box_varied")
-                    },
-                }
-            )
-    cvx = cvxpy_speedup(10**3, 3 if args.quick else 11, rng)
+            funcs = {
+                "sort": lambda v=v: np.sort(v),
+                "simplex": lambda v=v, s=simplex: s.project(v),
+                "box": lambda v=v, s=box: s.project(v),
+                "box_varied": lambda v=v, s=varied: s.project(v),
+            }
+            if pot is not None:
+                funcs["pot"] = lambda v=v: pot(v)  # type: ignore[operator]
+            med = interleaved(funcs, repeats)
+            row = {
+                "p": p,
+                "input": kind,
+                "sort_ms": 1e3 * med["sort"],
+                "simplex_ms": 1e3 * med["simplex"],
+                **{f"{k}_ratio": med[k] / med["sort"] for k in ("simplex", "box", "box_varied")},
+            }
+            if pot is not None:
+                row["pot_ms"] = 1e3 * med["pot"]
+                row["pot_over_almo"] = med["pot"] / med["simplex"]
+                diff = np.abs(np.asarray(pot(v)) - simplex.project(v)).max()  # type: ignore[operator]
+                row["pot_max_abs_diff"] = float(diff)
+            rows.append(row)
+    cvx = cvxpy_speedup(10**3, 5 if args.quick else 11, rng)
 
     print(
         "| p | input | sort (ms) | Simplex / sort | BoxSimplex / sort | BoxSimplex varied / sort |"
@@ -120,6 +142,17 @@ def main() -> None:
             f"| {r['p']:.0e} | {r['input']} | {r['sort_ms']:.2f} | {r['simplex_ratio']:.2f} "
             f"| {r['box_ratio']:.2f} | {r['box_varied_ratio']:.2f} |"
         )
+    print(f"\nPeer: {pot_note}, ot.utils.proj_simplex against almo's Simplex.project\n")
+    if pot is None:
+        print("(skipped)")
+    else:
+        print("| p | input | almo (ms) | POT (ms) | POT / almo | max abs difference |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['p']:.0e} | {r['input']} | {r['simplex_ms']:.3f} | {r['pot_ms']:.3f} "
+                f"| {r['pot_over_almo']:.2f} | {r['pot_max_abs_diff']:.1e} |"
+            )
     print(
         f"\nSimplex at p=1e3 vs cvxpy (Clarabel, problem built once): "
         f"{cvx['speedup']:.0f}x faster ({1e3 * cvx['almo_s']:.3f} ms vs "
@@ -159,6 +192,9 @@ def main() -> None:
                 "targets": checks,
                 "quick": args.quick,
                 "repeats": repeats,
+                "peer": pot_note,
+                "cpu_count": os.cpu_count(),
+                "load_average": list(os.getloadavg()),
             },
             indent=2,
         )
