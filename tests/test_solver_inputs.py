@@ -217,7 +217,8 @@ def test_family_normalization_length():
 def test_dual_newton_needs_smooth_losses_and_l2():
     msg = _raises("method", losses=["log_loss", "hinge"], method="dual_newton")
     assert "hinge" in msg
-    _raises("method", method="dual_newton", l2=0.0)
+    msg = _raises("method", method="dual_newton", l2=0.0, y=np.array([0, 0, 0, 1, 1, 1]))
+    assert "separable" in msg and "l2 > 0" in msg
 
 
 def test_valid_family_solves_like_the_shorthand():

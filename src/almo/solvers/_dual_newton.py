@@ -58,6 +58,12 @@ class DualNewtonResult:
     lower: float
     n_iter: int
     newton_steps: int
+    #: What ended the loop: "converged" (gap ≤ tol), "max_iter", "line_search" (no step along
+    #: the model's direction raised g beyond its rounding: the precision floor of g) or
+    #: "no_ascent" (the model's ascent slope is below the rounding of g).
+    reason: str = "converged"
+    #: The last iterate (λ, Θ), a warm start for the next smoothing stage.
+    last: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def solve_dual_newton(
@@ -87,13 +93,27 @@ _THREADED_SIZE = 2048
 
 
 def _solve(
-    problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+    problem: LinearProblem,
+    mixture_set: MixtureSet,
+    tol: float,
+    max_iter: int,
+    original: LinearProblem | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    stage_tol: float = 0.0,
 ) -> DualNewtonResult:
+    """Newton ascent on the g of ``problem``; bounds certified on ``original`` (default: the
+    same problem). Stops at a certified gap ≤ tol, or — for a smoothing stage — when the smoothed
+    problem's own gap is below ``stage_tol`` or a tenth of the original gap; ``start`` is a warm
+    start (λ, Θ)."""
+    certified = problem if original is None else original
     inner = InnerSolver(problem)
     model = _ModelStep(mixture_set)
     unit = np.array([o.weight for o in problem.objectives])
-    lam = np.asarray(mixture_set.uniform(), dtype=np.float64)
-    sol = inner.solve(lam * unit, np.zeros(problem.shape), problem.norm_weight(lam))
+    if start is None:
+        lam, theta0 = np.asarray(mixture_set.uniform(), dtype=np.float64), np.zeros(problem.shape)
+    else:
+        lam, theta0 = start
+    sol = inner.solve(lam * unit, theta0, problem.norm_weight(lam))
     steps = sol.newton_steps
     best_up, best_theta = math.inf, sol.theta
     best_low, best_lam = -math.inf, lam
@@ -108,17 +128,29 @@ def _solve(
         ridge[D - 1] = 2.0 * problem.l2
     model_ridge = np.diag(ridge.T.ravel())
     it = 0
+    reason = "max_iter"
     for it in range(1, max_iter + 1):
         L = problem.game_losses(sol.theta)
         g = float(lam @ L) + problem.penalty(sol.theta)
-        up = mixture_set.worst_case(L).value + problem.penalty(sol.theta)
+        L_cert = L if original is None else certified.game_losses(sol.theta)
+        up = mixture_set.worst_case(L_cert).value + certified.penalty(sol.theta)
         if up < best_up:
             best_up, best_theta = up, sol.theta
-        low = max(dual_bound(problem, lam, problem.unit_duals(sol.theta)), 0.0)
+        low = max(dual_bound(certified, lam, problem.unit_duals(sol.theta)), 0.0)
         if low > best_low:
             best_low, best_lam = low, lam
         logger.debug("iteration %d: upper %.12g lower %.12g", it, best_up, best_low)
         if best_up - best_low <= tol * max(1.0, abs(best_up)):
+            reason = "converged"
+            break
+        if original is not None:
+            # A smoothing stage is done once its own gap (worst case minus g, both smoothed)
+            # is small next to the original gap, which the smoothing error then dominates.
+            own = mixture_set.worst_case(L).value + problem.penalty(sol.theta) - g
+            if own <= max(stage_tol, 0.1 * (best_up - best_low)):
+                reason = "stage"
+                break
+        if it == max_iter:
             break
         J = _jacobian(problem, sol.theta)
         sensitivity = cho_solve(InnerSolver.factor(sol.hessian + model_ridge), J.T)  # H⁻¹Jᵀ
@@ -128,7 +160,8 @@ def _solve(
         direction = target - lam
         slope = float(L @ direction)
         if slope <= 1e-16 * max(1.0, abs(g)):
-            break  # no ascent direction left within rounding
+            reason = "no_ascent"  # no ascent direction left within rounding
+            break
         t = 1.0
         for _ in range(30):
             trial_lam = lam + t * direction
@@ -145,9 +178,77 @@ def _solve(
                 break
             t *= 0.5
         else:
+            reason = "line_search"
             break
         lam, sol = trial_lam, trial
-    return DualNewtonResult(best_theta, best_lam, best_up, best_low, it, steps)
+    result = DualNewtonResult(best_theta, best_lam, best_up, best_low, it, steps, reason)
+    result.last = (lam, sol.theta)
+    return result
+
+
+def solve_smoothed(
+    problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+) -> DualNewtonResult:
+    """The fast method for non-smooth losses: dual Newton on Nesterov smoothings with a
+    continuation μ = 0.1, then smaller by 10–100× per stage, each stage warm-started from the
+    last; every bound is that of the original problem (see :mod:`almo.solvers._smoothing`)."""
+    D, C = problem.shape
+    if D * C > _THREADED_SIZE:
+        return _smoothed(problem, mixture_set, tol, max_iter)
+    with _blas().limit(limits=1, user_api="blas"):
+        return _smoothed(problem, mixture_set, tol, max_iter)
+
+
+def _smoothed(
+    problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+) -> DualNewtonResult:
+    from almo.solvers._smoothing import smooth_problem
+
+    mu, used, steps = 0.1, 0, 0
+    start: tuple[np.ndarray, np.ndarray] | None = None
+    best: DualNewtonResult | None = None
+    reason = "max_iter"
+    while used < max_iter and mu > 1e-14:
+        scale = 1.0 if best is None else max(1.0, abs(best.upper))
+        stage_tol = 0.25 * tol * scale
+        res = _solve(
+            smooth_problem(problem, mu),
+            mixture_set,
+            tol,
+            max_iter - used,
+            original=problem,
+            start=start,
+            stage_tol=stage_tol,
+        )
+        used += res.n_iter
+        steps += res.newton_steps
+        start = res.last
+        if best is None:
+            best = res
+        else:
+            if res.upper < best.upper:
+                best.upper, best.theta = res.upper, res.theta
+            if res.lower > best.lower:
+                best.lower, best.weights = res.lower, res.weights
+        logger.debug(
+            "smoothing μ = %.3g (%s): upper %.12g lower %.12g",
+            mu,
+            res.reason,
+            best.upper,
+            best.lower,
+        )
+        if best.upper - best.lower <= tol * max(1.0, abs(best.upper)):
+            reason = "converged"
+            break
+        if res.reason in ("line_search", "no_ascent") and mu < 1e-9:
+            reason = res.reason
+            break
+        # The smoothing error is ~ proportional to μ: aim just below the tolerance.
+        ratio = 0.5 * tol * max(1.0, abs(best.upper)) / max(best.upper - best.lower, 1e-300)
+        mu *= min(0.1, max(0.03, ratio))
+    assert best is not None
+    best.n_iter, best.newton_steps, best.reason = used, steps, reason
+    return best
 
 
 def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:

@@ -28,6 +28,10 @@ from almo.solvers._problem import LinearProblem
 logger = logging.getLogger(__name__)
 
 
+#: Rows, V (m, C) and a sign: the Hessian part sign · Σ_i (v_i ⊗ x̃_i)(v_i ⊗ x̃_i)ᵀ.
+LowRank = tuple[np.ndarray, np.ndarray, float]
+
+
 @dataclass
 class InnerSolution:
     """Θ*(c) with the Hessian of F at Θ* (for the curvature of g)."""
@@ -48,6 +52,7 @@ class InnerSolver:
         D, C = problem.shape
         self._reg = np.zeros((D, C))
         self._reg[: problem.n_features] = 2.0 * problem.l2  # ∇² of l2 ‖W‖², intercept free
+        self._reg += 2.0 * problem.prox
 
     # F, its gradient and Hessian --------------------------------------------------------------
     def value(self, theta: np.ndarray, c: np.ndarray, norm: float = 0.0) -> float:
@@ -62,7 +67,7 @@ class InnerSolver:
 
     def _sample_terms(
         self, theta: np.ndarray, c: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    ) -> tuple[np.ndarray, np.ndarray, list[LowRank]]:
         X = self.problem.X
         S = X @ theta
         G = np.zeros_like(S)
@@ -76,14 +81,17 @@ class InnerSolver:
             d, v = o.loss.hess(Sk, o.targets)
             Dg[o.rows] += ck * d
             if v is not None:
-                low_rank.append((o.rows, np.sqrt(ck) * v))
+                low_rank.append((o.rows, np.sqrt(ck) * v, -1.0))
+            plus = getattr(o.loss, "hess_plus", None)
+            if plus is not None:  # a positive low-rank part (the smoothed squared hinge)
+                low_rank.append((o.rows, np.sqrt(ck) * plus(Sk, o.targets), 1.0))
         return G, Dg, low_rank
 
     def gradient(self, theta: np.ndarray, c: np.ndarray) -> np.ndarray:
         G, _, _ = self._sample_terms(theta, c)
         return self.problem.X.T @ G + self._reg * theta
 
-    def _hessian(self, Dg: np.ndarray, low_rank: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def _hessian(self, Dg: np.ndarray, low_rank: list[LowRank]) -> np.ndarray:
         """Hessian in the (class, feature) ordering of ``theta.T.ravel()``; lower triangle only
         is exact off the diagonal blocks (what the Cholesky factorization reads)."""
         X = self.problem.X
@@ -91,11 +99,11 @@ class InnerSolver:
         H = np.zeros((C * D, C * D))
         for cls in range(C):
             H[cls * D : (cls + 1) * D, cls * D : (cls + 1) * D] = X.T @ (Dg[:, cls : cls + 1] * X)
-        for rows, V in low_rank:
+        for rows, V, sign in low_rank:
             Xr = X[rows]
             Z = (V[:, :, None] * Xr[:, None, :]).reshape(len(rows), C * D)
             # Only the lower triangle is read (Cholesky with lower=True): syrk halves the work.
-            H -= dsyrk(1.0, Z, trans=1, lower=1)
+            H += dsyrk(sign, Z, trans=1, lower=1)
         H[np.diag_indices_from(H)] += self._reg.T.ravel()
         return H
 
@@ -138,10 +146,10 @@ class InnerSolver:
         steps = 0
         for steps in range(1, self.max_steps + 1):  # noqa: B007
             G, Dg, low_rank = self._sample_terms(theta, c)
-            grad = G.sum(axis=0)
-            H = np.diag(Dg.sum(axis=0))
-            for _, V in low_rank:
-                H -= V.T @ V
+            grad = G.sum(axis=0) + self._reg[D - 1] * theta[D - 1]
+            H = np.diag(Dg.sum(axis=0) + self._reg[D - 1])
+            for _, V, sign in low_rank:
+                H += sign * (V.T @ V)
             step = -cho_solve(self.factor(H), grad)
             dec2 = float(-grad @ step)
             if dec2 <= 1e-24 * max(1.0, abs(value)):
@@ -178,6 +186,30 @@ class InnerSolver:
             t *= 0.5
         return None
 
+    def _damped(
+        self,
+        theta: np.ndarray,
+        grad: np.ndarray,
+        hessian: np.ndarray,
+        value: float,
+        c: np.ndarray,
+        norm: float,
+    ) -> tuple[np.ndarray, float, float] | None:
+        """A descent step −(H + τI)⁻¹∇ with the smallest damping τ that the line search
+        accepts (τ from 1e-8 to 1e8 times the largest curvature), or None."""
+        D, C = self.problem.shape
+        top = max(float(np.abs(np.diag(hessian)).max()), 1e-300)
+        for power in range(-8, 9, 2):
+            damped = hessian + (top * 10.0**power) * np.eye(hessian.shape[0])
+            step = -cho_solve(self.factor(damped), grad)
+            dec = float(-grad @ step)
+            if dec <= 0:
+                continue
+            found = self._backtrack(theta, step.reshape(C, D).T, value, dec, c, norm)
+            if found is not None and found[1] < value:
+                return found
+        return None
+
     # Newton ---------------------------------------------------------------------------------
     def solve(self, c: np.ndarray, theta0: np.ndarray, norm: float = 0.0) -> InnerSolution:
         """Minimize F for the coefficients ``c`` and the norm weight ``norm`` from ``theta0``."""
@@ -207,7 +239,7 @@ class InnerSolver:
             direction = np.zeros_like(base)
             direction[:d] = -grad_w / float(np.linalg.norm(grad_w))
             start = self.value(base, c, norm)
-            t = slack / max(2.0 * self.problem.l2, 1e-300)
+            t = min(slack / max(2.0 * (self.problem.l2 + self.problem.prox), 1e-300), 1e6)
             for _ in range(200):
                 theta = base + t * direction
                 if self.value(theta, c, norm) < start:
@@ -236,7 +268,13 @@ class InnerSolver:
                 break
             found = self._backtrack(theta, step.reshape(C, D).T, value, dec2, c, norm)
             if found is None:
-                break
+                # A (nearly) singular Hessian — a smoothed loss with few samples on its curved
+                # part — can point Newton far off: Levenberg–Marquardt damping instead.
+                found = self._damped(theta, grad, hessian, value, c, norm)
+                if found is None:
+                    break
+                theta, value, _ = found
+                continue
             theta, value, t = found
             if dec2 <= 1e-14 * max(1.0, abs(value)) and t == 1.0:
                 # Quadratic convergence: this full step left F within ~dec2² of its minimum,

@@ -59,6 +59,10 @@ class LinearProblem:
     classes: np.ndarray | None
     family: ObjectiveFamily
     norm_coef: np.ndarray | None = None
+    #: A ridge prox ‖Θ‖² on all of Θ, intercept included: 0 for the problem as stated; the
+    #: smoothed problems of the non-smooth path set it (∝ μ) so that every inner minimizer is
+    #: unique and g is smooth. Certificates are always computed on the problem without it.
+    prox: float = 0.0
 
     @property
     def p(self) -> int:
@@ -78,8 +82,10 @@ class LinearProblem:
         return self.X.shape[1], self.n_outputs
 
     def penalty(self, theta: np.ndarray) -> float:
-        """The ridge term l2 ‖W‖², common to every objective (λ sums to 1 over Λ)."""
-        return self.l2 * float(np.sum(theta[: self.n_features] ** 2))
+        """The ridge term l2 ‖W‖², common to every objective (λ sums to 1 over Λ), plus the
+        ``prox`` term of a smoothed problem."""
+        ridge = self.l2 * float(np.sum(theta[: self.n_features] ** 2))
+        return ridge + self.prox * float(np.sum(theta**2)) if self.prox else ridge
 
     def coef_norm(self, theta: np.ndarray) -> float:
         """‖W‖_F, the intercept left out."""

@@ -146,7 +146,7 @@ def solve_cvxpy(
         )
     else:
         prob = cp.Problem(cp.Minimize(sigma + penalty), loss_cons + score_cons + norm_cons + extra)
-        seconds = solve(prob, "the epigraph problem", fix=_FIX, **options)
+        seconds = solve(prob, "the epigraph problem", fix=_FIX, retry_default=True, **options)
         n_iter = int(prob.solver_stats.num_iters or 0)
     if theta.value is None:
         raise SolverError(

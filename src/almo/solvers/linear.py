@@ -11,17 +11,19 @@ from typing import Any, Literal
 import numpy as np
 
 from almo._validation import check_positive, fail
-from almo.exceptions import ConvergenceWarning
+from almo.exceptions import ConvergenceWarning, SolverError
 from almo.mixtures import MixtureSet, Simplex
 from almo.report import ObjectiveReport
 from almo.solvers._certificate import dual_bound
-from almo.solvers._dual_newton import solve_dual_newton
+from almo.solvers._dual_newton import solve_dual_newton, solve_smoothed
 from almo.solvers._inner import InnerSolver
+from almo.solvers._minimizer import separable_objectives
 from almo.solvers._problem import LinearProblem, build_problem
+from almo.solvers._smoothing import needs_smoothing, smoothable
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["auto", "cvxpy", "dual_newton"]
+Method = Literal["auto", "cvxpy", "dual_newton", "smoothed_newton"]
 
 
 @dataclass(frozen=True, eq=False)  # array fields: identity comparison, like a fitted model
@@ -87,7 +89,7 @@ class LinearSolution:
     intercept_: np.ndarray | float
     report: ObjectiveReport
     status: Literal["optimal", "inaccurate"]
-    method: Literal["cvxpy", "dual_newton"]
+    method: Literal["cvxpy", "dual_newton", "smoothed_newton"]
     n_iter: int
     seconds: float
     classes_: np.ndarray | None = None
@@ -115,7 +117,10 @@ class LinearSolution:
 
 
 def fast_method_certifies(problem: LinearProblem) -> bool:
-    """True when the dual Newton method applies: l2 > 0 and every loss smooth for the task.
+    """True when the dual Newton method applies: every loss smooth for the task, and l2 > 0 or
+    an inner minimizer for every λ (with l2 = 0: always for squared, huber and binary
+    squared_hinge; for log_loss when no objective's rows are linearly separable). Non-smooth
+    losses go through ``method="smoothed_newton"`` instead.
 
     Examples
     --------
@@ -127,7 +132,7 @@ def fast_method_certifies(problem: LinearProblem) -> bool:
     >>> fast_method_certifies(build_problem(X, y, "hinge", None, 0.1, None, True))
     False
     """
-    return problem.l2 > 0 and all(o.loss.smooth for o in problem.objectives)
+    return not needs_smoothing(problem) and _fast_path(problem)[0]
 
 
 def solve_linear(
@@ -272,58 +277,104 @@ def solve_linear(
         isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1
     ):
         raise fail("max_iter", "be a positive integer or None", max_iter, "pass e.g. 200")
-    if method not in ("auto", "cvxpy", "dual_newton"):
-        raise fail("method", 'be "auto", "cvxpy" or "dual_newton"', method, 'use method="auto"')
-    fast = fast_method_certifies(problem)
-    if method == "dual_newton" and not fast:
-        rough = [o.name for o in problem.objectives if not o.loss.smooth]
+    if method not in ("auto", "cvxpy", "dual_newton", "smoothed_newton"):
         raise fail(
             "method",
-            "be 'cvxpy' or 'auto' unless l2 > 0 and every loss is smooth",
-            {"l2": problem.l2, "non-smooth objectives": rough},
-            "pass method='auto' (it picks cvxpy here) or set l2 > 0 with smooth losses",
+            'be "auto", "cvxpy", "dual_newton" or "smoothed_newton"',
+            method,
+            'use method="auto"',
         )
-    chosen = "dual_newton" if method == "dual_newton" or (method == "auto" and fast) else "cvxpy"
+    fast, why_not = _fast_path(problem)
+    smoothing = needs_smoothing(problem)
+    if method == "dual_newton" and (smoothing or not fast):
+        rough = [o.name for o in problem.objectives if not o.loss.smooth]
+        if smoothing:
+            raise fail(
+                "method",
+                "be 'smoothed_newton', 'cvxpy' or 'auto' for non-smooth losses",
+                {"non-smooth objectives": rough},
+                "pass method='auto' (it smooths them, with a certificate of the original "
+                "problem) or method='smoothed_newton'",
+            )
+        raise fail(
+            "method",
+            "be 'cvxpy' or 'auto' unless l2 > 0 or the inner problem has a minimizer",
+            {"l2": problem.l2, "reason": why_not},
+            "set l2 > 0 (e.g. l2=1e-6), or pass method='auto' (it picks cvxpy here)",
+        )
+    if method == "smoothed_newton" and not (fast or smoothing):
+        raise fail(
+            "method",
+            "be 'cvxpy' or 'auto' unless l2 > 0 or the inner problem has a minimizer",
+            {"l2": problem.l2, "reason": why_not},
+            "set l2 > 0 (e.g. l2=1e-6), or pass method='auto'",
+        )
+    if method == "auto":
+        chosen = "cvxpy" if not fast else ("smoothed_newton" if smoothing else "dual_newton")
+    else:
+        chosen = method
+    if chosen == "smoothed_newton" and not smoothing:
+        chosen = "dual_newton"  # nothing to smooth: the same method
+    hint = "" if fast else why_not
     newton: tuple[np.ndarray, np.ndarray, float, float, int] | None = None
-    if chosen == "dual_newton":
-        res = solve_dual_newton(problem, mixture_set, tol, int(max_iter or 100))
+    reason = newton_reason = "converged"
+    fallback = chosen
+    if chosen in ("dual_newton", "smoothed_newton"):
+        solver = solve_smoothed if chosen == "smoothed_newton" else solve_dual_newton
+        default_iter = 200 if chosen == "smoothed_newton" else 100
+        res = solver(problem, mixture_set, tol, int(max_iter or default_iter))
         theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, res.n_iter
         newton = (theta, lam, float(upper), float(lower), int(n_iter))
-        if (
-            method == "auto"
-            and max_iter is None
-            and upper - lower > 1e3 * tol * max(1.0, abs(upper))
-        ):
+        reason = newton_reason = res.reason
+        stalled = upper - lower > (1e3 if chosen == "dual_newton" else 1.0) * tol * max(
+            1.0, abs(upper)
+        )
+        if method == "auto" and max_iter is None and stalled:
             # Newton on the dual can stall where g(λ) is flat (a penalty pinning W at 0), far
             # from tol (not a precision floor): "auto" promises a certified answer, so the
             # conic form takes over, and the better certificate of the two is kept.
             logger.info(
-                "dual_newton stopped with gap %.3g > tol after %d iterations: trying cvxpy",
+                "%s stopped with gap %.3g > tol after %d iterations: trying cvxpy",
+                chosen,
                 upper - lower,
                 n_iter,
             )
+            fallback = chosen
             chosen = "cvxpy"
     if chosen == "cvxpy":
         from almo.solvers.cvxpy_form import solve_cvxpy
 
-        res_c = solve_cvxpy(problem, mixture_set, tol, max_iter, score_variables=not fast)
-        theta, n_iter = res_c.theta, res_c.n_iter
-        lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
-        upper = mixture_set.worst_case(problem.game_losses(theta)).value + problem.penalty(theta)
-        candidates = [
-            0.0,
-            dual_bound(problem, lam, res_c.unit_duals),
-            dual_bound(problem, lam, problem.unit_duals(theta)),
-        ]
-        if fast:
-            # g(λ) to high accuracy: an exact inner Newton solve from the cvxpy point.
-            unit = np.array([o.weight for o in problem.objectives])
-            inner = InnerSolver(problem).solve(lam * unit, theta, problem.norm_weight(lam))
-            candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
-        lower = max(candidates)
-        if newton is not None and upper - lower > newton[2] - newton[3]:
+        smooth_l2 = fast and not smoothing and problem.l2 > 0
+        try:
+            res_c = solve_cvxpy(problem, mixture_set, tol, max_iter, score_variables=not smooth_l2)
+        except SolverError:
+            if newton is None:
+                raise
+            logger.info("cvxpy failed: keeping the %s certificate", fallback)
             theta, lam, upper, lower, n_iter = newton
-            chosen = "dual_newton"
+            chosen, reason = fallback, newton_reason
+        else:
+            theta, n_iter = res_c.theta, res_c.n_iter
+            lam = np.asarray(mixture_set.project(np.maximum(res_c.weights, 0.0)), dtype=np.float64)
+            upper = mixture_set.worst_case(problem.game_losses(theta)).value + problem.penalty(
+                theta
+            )
+            candidates = [
+                0.0,
+                dual_bound(problem, lam, res_c.unit_duals),
+                dual_bound(problem, lam, problem.unit_duals(theta)),
+            ]
+            if fast and not smoothing:
+                # g(λ) to high accuracy: an exact inner Newton solve from the cvxpy point.
+                unit = np.array([o.weight for o in problem.objectives])
+                inner = InnerSolver(problem).solve(lam * unit, theta, problem.norm_weight(lam))
+                candidates.append(dual_bound(problem, lam, problem.unit_duals(inner.theta)))
+            lower = max(candidates)
+            reason = "cvxpy"
+            if newton is not None and upper - lower > newton[2] - newton[3]:
+                theta, lam, upper, lower, n_iter = newton
+                chosen = fallback
+                reason = newton_reason
     return _solution(
         problem,
         mixture_set,
@@ -335,7 +386,47 @@ def solve_linear(
         chosen,
         n_iter,
         time.perf_counter() - start,
+        reason=reason,
+        hint=hint,
+        max_iter=max_iter,
     )
+
+
+def _fast_path(problem: LinearProblem) -> tuple[bool, str]:
+    """Whether the Newton methods apply, and why not: every loss smooth or smoothable, and l2 > 0
+    or an inner minimizer for every λ (see :mod:`almo.solvers._minimizer`)."""
+    rough = [o.name for o in problem.objectives if not o.loss.smooth and not smoothable(o.loss)]
+    if rough:
+        return False, f"no smoothing for {rough}"
+    if problem.l2 > 0:
+        return True, ""
+    separable = separable_objectives(problem)
+    if separable:
+        return False, (
+            f"the rows of {separable} are linearly separable, so log_loss has no minimizer "
+            "without a ridge (the weights grow without bound); set l2 > 0, e.g. l2=1e-6"
+        )
+    return True, ""
+
+
+_ADVICE = {
+    "max_iter": "the iteration limit was reached; raise max_iter",
+    "line_search": (
+        "the line search found no increase of the dual function above its rounding error "
+        "(the precision floor of float64 at this scale), so a smaller gap cannot be certified "
+        "here; loosen tol, normalize the objectives (normalize='initial'), rescale X, or try "
+        "method='cvxpy'"
+    ),
+    "no_ascent": (
+        "the model of the dual function predicts no ascent above its rounding error (the "
+        "precision floor of float64 at this scale); loosen tol, normalize the objectives "
+        "(normalize='initial'), rescale X, or try method='cvxpy'"
+    ),
+    "cvxpy": (
+        "the conic solver's answer certifies no better; raise max_iter, normalize the "
+        "objectives (normalize='initial'), rescale X, or try method='auto'"
+    ),
+}
 
 
 def _solution(
@@ -349,17 +440,24 @@ def _solution(
     method: Any,
     n_iter: int,
     seconds: float,
+    reason: str = "cvxpy",
+    hint: str = "",
+    max_iter: int | None = None,
 ) -> LinearSolution:
     gap = max(upper - lower, 0.0)
     status: Literal["optimal", "inaccurate"] = (
         "optimal" if gap <= tol * max(1.0, abs(upper)) else "inaccurate"
     )
     if status == "inaccurate":
+        advice = _ADVICE.get(reason, _ADVICE["cvxpy"])
+        if reason == "max_iter":
+            advice += f" (it was {max_iter if max_iter is not None else n_iter})"
+        if hint:
+            advice += f"; note: {hint}"
         warnings.warn(
             f"solve_linear ({method}) stopped with a certified gap of {gap:.3g} "
-            f"(value {upper:.10g}, lower bound {lower:.10g}) above tol={tol:g} after "
-            f"{n_iter} iterations; raise max_iter, normalize the objectives, or try "
-            "the other method",
+            f"(relative {gap / max(1.0, abs(upper)):.3g}; value {upper:.10g}, lower bound "
+            f"{lower:.10g}) above tol={tol:g} after {n_iter} iterations: {advice}",
             ConvergenceWarning,
             stacklevel=3,
         )
