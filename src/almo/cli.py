@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from almo import bound_cli
 
     bound_cli.add_parser(subparsers)
+    from almo import compare_cli
+
+    compare_cli.add_parser(subparsers)
     # Every subcommand, whoever registered it, shows its defaults in --help.
     for sub in subparsers.choices.values():
         sub.formatter_class = HelpFormatter
