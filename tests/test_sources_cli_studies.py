@@ -91,7 +91,8 @@ def test_almo_reports_penalty_hindsight_and_why(tmp_path, capsys):
     assert almo["explanation"] == sources_cli.ALMO_EXPLANATION
     assert "chases the small true sample" in almo["explanation"]
     text = capsys.readouterr().out
-    assert sources_cli.ALMO_EXPLANATION in text
+    assert sources_cli.ALMO_EXPLANATION in text and sources_cli.PENALTY_NOTE in text
+    assert "final / gen. 0" in text and almo["penalty_note"] == sources_cli.PENALTY_NOTE
     assert "minimax + penalty" in text and "hindsight (best fixed w" in text
     assert "2 replicates" in text
 
