@@ -111,7 +111,7 @@ def main() -> None:
             "met": N_SLOPE[0] <= slopes["trainer_n"] <= N_SLOPE[1],
         },
         "trainer_p": {
-            "target": f"|slope| <= {P_SLOPE}",
+            "target": f"abs(slope) <= {P_SLOPE}",
             "met": abs(slopes["trainer_p"]) <= P_SLOPE,
         },
     }
