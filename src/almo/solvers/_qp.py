@@ -32,8 +32,9 @@ def active_set_argmax(
     >>> L, M, lam = np.array([1.0, 0.0]), np.eye(2), np.array([0.5, 0.5])
     >>> active_set_argmax(L, M, lam, np.zeros((0, 2)), np.zeros(0)).tolist()
     [1.0, 0.0]
-    >>> active_set_argmax(np.array([0.2, 0.0]), M, lam, np.zeros((0, 2)), np.zeros(0)).tolist()
-    [0.55, 0.45]
+    >>> mu = active_set_argmax(np.array([0.2, 0.0]), M, lam, np.zeros((0, 2)), np.zeros(0))
+    >>> mu.round(12).tolist()  # the projection of λ + L onto the simplex
+    [0.6, 0.4]
     """
     p = lam.size
     A = np.vstack([-np.eye(p), G]) if G.size else -np.eye(p)

@@ -12,13 +12,15 @@ import numpy as np
 
 from almo._validation import check_positive, fail
 from almo.exceptions import ConvergenceWarning, SolverError
+from almo.losses import SolverTask, Targets
 from almo.mixtures import MixtureSet, Simplex
+from almo.objectives import ObjectiveFamily
 from almo.report import ObjectiveReport
 from almo.solvers._certificate import dual_bound
 from almo.solvers._dual_newton import solve_dual_newton, solve_smoothed
 from almo.solvers._inner import InnerSolver
 from almo.solvers._minimizer import separable_objectives
-from almo.solvers._problem import LinearProblem, build_problem
+from almo.solvers._problem import LinearProblem, _check_X, _group_array, build_problem
 from almo.solvers._smoothing import needs_smoothing, smoothable
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,90 @@ class LinearSolution:
     seconds: float
     classes_: np.ndarray | None = None
     penalty_coefficients: np.ndarray | None = None
+    family: ObjectiveFamily | None = None
+    mixture_set: MixtureSet | None = None
+    l2: float = 0.0
+
+    # -- prediction ---------------------------------------------------------------------------
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Scores ``X W + b``: (n, n_classes) multiclass, (n,) binary (the logit of
+        ``classes_[1]``) and regression (the prediction).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from almo.solvers import solve_linear
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        >>> sol = solve_linear(X, np.array([1.0, 3.0, 5.0, 7.0]), "squared")
+        >>> sol.decision_function(np.array([[10.0]])).round(6).tolist()
+        [21.0]
+        """
+        Xc = _check_X(X)
+        coef = np.asarray(self.coef_, dtype=np.float64)
+        width = coef.shape[-1]
+        if Xc.shape[1] != width:
+            raise fail(
+                "X",
+                f"have {width} columns, as the data the solution was fitted on",
+                Xc.shape,
+                "pass the same features, in the same order",
+            )
+        if coef.ndim == 1:
+            return Xc @ coef + float(np.asarray(self.intercept_).reshape(-1)[0])
+        scores = Xc @ coef.T + np.asarray(self.intercept_, dtype=np.float64)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (the arg-max score; binary: ``classes_[1]`` when the score is > 0) or,
+        for regression, the predictions ``X w + b``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from almo.solvers import solve_linear
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0], [0.5], [-0.5]])
+        >>> sol = solve_linear(X, np.array([0, 0, 1, 1, 0, 1]), "log_loss", l2=0.1)
+        >>> sol.predict(np.array([[-3.0], [3.0]])).tolist()
+        [0, 1]
+        """
+        scores = self.decision_function(X)
+        if self.classes_ is None:
+            return scores
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def evaluate(self, X: Any, y: Any, groups: Any = None) -> ObjectiveReport:
+        """The fitted model on new data, in the library's report vocabulary: each objective's
+        raw mean loss, normalized by the FITTED scales, its penalty r_k (which depends on W
+        only), and the worst case over the same Λ.
+
+        ``groups`` as in :func:`solve_linear`: integer ids 0..G-1, or the group labels the
+        family was built with. Every objective needs at least one row of the new data.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from almo.solvers import solve_linear
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(200, 2))
+        >>> y = X @ np.array([1.0, -1.0]) + rng.normal(size=200)
+        >>> g = (X[:, 0] > 0).astype(int)
+        >>> sol = solve_linear(X[:100], y[:100], "squared", groups=g[:100], l2=0.01)
+        >>> train = sol.evaluate(X[:100], y[:100], groups=g[:100])
+        >>> bool(abs(train.penalized_worst_case - sol.value) < 1e-9)
+        True
+        >>> sol.evaluate(X[100:], y[100:], groups=g[100:]).names
+        ('squared@group0', 'squared@group1')
+        """
+        if self.family is None or self.mixture_set is None:
+            raise fail(
+                "solution",
+                "come from solve_linear (it records the objective family and Λ)",
+                "a solution built by hand",
+                "solve again with solve_linear",
+            )
+        return _evaluate(self, X, y, groups)
 
     @property
     def losses(self) -> np.ndarray:
@@ -329,7 +415,10 @@ def solve_linear(
         stalled = upper - lower > (1e3 if chosen == "dual_newton" else 1.0) * tol * max(
             1.0, abs(upper)
         )
-        if method == "auto" and max_iter is None and stalled:
+        floor = res.reason in ("line_search", "no_ascent") and upper - lower <= 1e-10 * max(
+            1.0, abs(upper)
+        )  # a float64 precision floor: the conic solver would certify no better
+        if method == "auto" and max_iter is None and stalled and not floor:
             # Newton on the dual can stall where g(λ) is flat (a penalty pinning W at 0), far
             # from tol (not a precision floor): "auto" promises a certified answer, so the
             # conic form takes over, and the better certificate of the two is kept.
@@ -497,7 +586,95 @@ def _solution(
         seconds=float(seconds),
         classes_=problem.classes,
         penalty_coefficients=coefficients,
+        family=problem.family,
+        mixture_set=mixture_set,
+        l2=problem.l2,
     )
+
+
+def _evaluate(sol: LinearSolution, X: Any, y: Any, groups: Any) -> ObjectiveReport:
+    family, mixture_set = sol.family, sol.mixture_set
+    assert family is not None and mixture_set is not None
+    scores = sol.decision_function(X)
+    n = scores.shape[0]
+    S = scores.reshape(n, -1)
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+        y_arr = y_arr[:, 0]
+    if y_arr.shape != (n,):
+        raise fail("y", f"have shape ({n},), one target per row of X", y_arr.shape, "pass 1-D y")
+    task: SolverTask
+    if sol.classes_ is None:
+        task = "regression"
+        if y_arr.dtype.kind not in "fiu" or not np.all(np.isfinite(y_arr)):
+            raise fail("y", "hold finite regression targets", y_arr.dtype, "pass floats")
+        targets = Targets.of_values(y_arr.astype(np.float64))
+    else:
+        classes = sol.classes_
+        index = np.searchsorted(classes, y_arr)
+        known = (index < classes.size) & (classes[np.minimum(index, classes.size - 1)] == y_arr)
+        if not np.all(known):
+            raise fail(
+                "y",
+                f"hold the fitted classes {classes.tolist()}",
+                np.unique(y_arr[~known])[:5].tolist(),
+                "drop the rows of unseen classes",
+            )
+        task = "binary" if classes.size == 2 else "multiclass"
+        targets = Targets.of_labels(index, classes.size)
+    ids = _group_ids(family, groups, n)
+    raw, counts = [], []
+    for loss, g in family.layout:
+        rows = np.arange(n) if g is None else np.flatnonzero(ids == g)
+        if rows.size == 0:
+            raise fail(
+                "groups",
+                "give every group of the family at least one row",
+                f"no rows for group {g}",
+                "evaluate on data covering every group",
+            )
+        form = loss.convex_form(task)
+        assert form is not None
+        raw.append(float(form.value(S[rows], targets.take(rows)).mean()))
+        counts.append(float(rows.size))
+    coef = np.asarray(sol.coef_, dtype=np.float64)
+    size = float(np.linalg.norm(coef))
+    penalty = np.full(family.p, sol.l2 * size * size)
+    if sol.penalty_coefficients is not None:
+        penalty = penalty + sol.penalty_coefficients * size
+    return ObjectiveReport.from_values(
+        family.names, raw, sol.scales, mixture_set, penalty=penalty, counts=counts
+    )
+
+
+def _group_ids(family: ObjectiveFamily, groups: Any, n: int) -> np.ndarray | None:
+    names = family.group_names
+    if names is None:
+        if groups is not None:
+            raise fail("groups", "be None for a family without groups", "group ids", "drop groups")
+        return None
+    g = _group_array(groups, n)
+    if g.dtype.kind in "iu":
+        ids = g.astype(np.int64)
+    else:
+        lookup = {name: i for i, name in enumerate(names)}
+        unknown = sorted({str(v) for v in g} - set(lookup))
+        if unknown:
+            raise fail(
+                "groups",
+                f"hold the family's group labels {names} (or ids 0..{len(names) - 1})",
+                unknown[:5],
+                "map the labels to the fitted groups",
+            )
+        ids = np.array([lookup[str(v)] for v in g], dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= len(names)):
+        raise fail(
+            "groups",
+            f"lie in [0, {len(names) - 1}]",
+            [int(ids.min()), int(ids.max())],
+            "pass the group ids used when fitting",
+        )
+    return ids
 
 
 __all__ = ["ConvergenceWarning", "LinearSolution", "fast_method_certifies", "solve_linear"]
