@@ -226,3 +226,76 @@ def test_weights_are_recorded_and_real_samples_are_shared():
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ALMOValueError, match=f"`{argument}"):
         call()
+
+
+@pytest.mark.parametrize(
+    ("policy", "aggregate", "alpha", "n"),
+    [
+        ("real-only", False, 0.1, 10),  # P(no real sample) ≈ 0.35: the model is often kept
+        ("real-only", False, 0.4, 25),
+        ("real-aggregate", True, 0.1, 10),
+        ("real-aggregate", True, power_law(0.5, -0.5), power_law(8, 0.5)),
+    ],
+)
+def test_iid_filtration_curves_match_the_simulators_policies(policy, aggregate, alpha, n):
+    from almo.sources import CategoricalModel, simulate
+
+    p = zipf(15, 1.0)
+    res = simulate(
+        CategoricalModel(15, which=("l2",)),
+        p,
+        alpha=alpha,
+        n=n,
+        generations=6,
+        replicates=3000,
+        policy=policy,
+        seed=5,
+    )
+    curve = filtration_curve(p, alpha, n, 6, aggregate=aggregate, composition="iid")
+    _assert_within(res, curve, policy)
+
+
+def test_iid_filtration_closed_forms():
+    c = 0.6
+    # α = 1: every sample is real, the two compositions agree.
+    for aggregate in (False, True):
+        np.testing.assert_allclose(
+            filtration_curve(c, 1.0, 12, 4, aggregate, "iid"),
+            filtration_curve(c, 1.0, 12, 4, aggregate, "fixed"),
+            rtol=1e-12,
+        )
+    # One generation without memory, by hand: E[1/K; K > 0] + P(K = 0)·R_0 over Binomial(3, ½).
+    by_hand = c * (3 / 8 * 1 + 3 / 8 / 2 + 1 / 8 / 3) + 1 / 8 * (c / 5)
+    assert filtration_curve(c, 0.5, [5, 3], 1, composition="iid")[1] == pytest.approx(by_hand)
+    # With aggregation after two generations: E[c/(n_0 + K_1 + K_2)], K_1 + K_2 ~ Bin(4, ½).
+    law = binom.pmf(np.arange(5), 4, 0.5)
+    expected = c * float(law @ (1 / (2 + np.arange(5))))
+    got = filtration_curve(c, 0.5, [2, 2, 2], 2, aggregate=True, composition="iid")[2]
+    assert got == pytest.approx(expected)
+    # Jensen: the random number of real samples costs error against its fixed mean.
+    iid = filtration_curve(c, 0.5, 40, 5, composition="iid")
+    fixed = filtration_curve(c, 0.5, 40, 5)
+    assert np.all(iid[1:] > fixed[1:])
+    with pytest.raises(ALMOValueError, match="`composition`"):
+        filtration_curve(c, 0.5, 40, 5, composition="random")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    c=st.floats(0.01, 1.0),
+    alpha=st.floats(0.0, 1.0),
+    n=st.integers(1, 300),
+    t=st.integers(0, 10),
+    w=st.floats(0.0, 1.0),
+)
+def test_every_exact_curve_is_linear_in_c_and_starts_at_c_over_n0(c, alpha, n, t, w):
+    for name in ESTIMATORS:
+        one = estimator_curve(name, 1.0, alpha, n, t, w)
+        np.testing.assert_allclose(estimator_curve(name, c, alpha, n, t, w), c * one, rtol=1e-12)
+        assert one[0] == pytest.approx(1.0 / n)
+        assert np.all(np.isfinite(one)) and np.all(one > 0)
+    # Filtration without memory never beats the aggregate of the same real samples.
+    assert np.all(
+        filtration_curve(c, alpha, n, t, aggregate=True)
+        <= filtration_curve(c, alpha, n, t) * (1 + 1e-12)
+    )

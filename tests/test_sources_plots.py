@@ -129,3 +129,23 @@ def test_plot_functions_write_files_and_close_their_figures(tmp_path):
     ]
     assert all(path.stat().st_size > 1000 for path in paths)
     assert len(plt.get_fignums()) == before
+
+
+def test_palette_maps_alpha_through_its_value_and_names_to_fixed_colours():
+    from matplotlib import colormaps
+
+    from almo.sources.estimators import ESTIMATORS
+    from almo.sources.palette import ALPHA_CMAP
+
+    cmap = colormaps[ALPHA_CMAP]
+    assert alpha_color(0.0) == tuple(cmap(0.05)) and alpha_color(1.0) == tuple(cmap(0.9))
+    assert alpha_color(-1.0) == alpha_color(0.0) and alpha_color(7.0) == alpha_color(1.0)
+    shades = [alpha_color(a) for a in np.linspace(0, 1, 11)]
+    assert len(set(shades)) == 11
+    # Estimators that are a policy in other words share its colour; the others are distinct.
+    assert COLORS["filter"] == COLORS["real-only"]
+    assert COLORS["filter-aggregate"] == COLORS["real-aggregate"]
+    assert len({COLORS[e] for e in ESTIMATORS}) == len(ESTIMATORS)
+    arms = ["pooled", "minimax", "minimax + penalty", "hindsight"]
+    assert len({COLORS[a] for a in arms}) == len(arms)
+    assert all(to_rgba(c) for c in COLORS.values())

@@ -48,10 +48,11 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.stats import binom
 from tqdm.auto import tqdm
 
 from almo._validation import check_integer, fail
@@ -232,8 +233,15 @@ def filtration_curve(
     n: ScheduleLike,
     generations: int,
     aggregate: bool = False,
+    composition: Literal["fixed", "iid"] = "fixed",
 ) -> np.ndarray:
     """Exact R_t of real-data filtration: c/k_t, or c/(n_0 + k_1 + … + k_t) with aggregation.
+
+    With ``composition="iid"`` the number of real samples is K_t ~ Binomial(n_t, α_t), as in
+    the ``real-only`` and ``real-aggregate`` policies of :func:`~almo.sources.simulate`:
+    R_t = c·E[1/K_t; K_t > 0] + P(K_t = 0)·R_{t−1} without memory (a generation without real
+    samples keeps its model), and R_t = c·E[1/(n_0 + K_1 + … + K_t)] with aggregation (the
+    law of the sum by convolving the binomials).
 
     Examples
     --------
@@ -241,8 +249,14 @@ def filtration_curve(
     [0.05, 0.1, 0.1]
     >>> filtration_curve(0.5, alpha=0.5, n=10, generations=2, aggregate=True).tolist()
     [0.05, 0.03333333333333333, 0.025]
+    >>> filtration_curve(0.5, alpha=1.0, n=10, generations=1, composition="iid").tolist()
+    [0.05, 0.05]
     """
+    if composition not in ("fixed", "iid"):
+        raise fail("composition", "be 'fixed' or 'iid'", composition, "pass composition='fixed'")
     c = collision_gap(p_star)
+    if composition == "iid":
+        return _filtration_iid(c, alpha, n, generations, aggregate)
     k = real_counts(alpha, n, generations).astype(float)
     if aggregate:
         return c / np.cumsum(k)
@@ -250,6 +264,26 @@ def filtration_curve(
     out[0] = c / k[0]
     for t in range(1, generations + 1):
         out[t] = c / k[t] if k[t] > 0 else out[t - 1]
+    return out
+
+
+def _filtration_iid(
+    c: float, alpha: ScheduleLike, n: ScheduleLike, generations: int, aggregate: bool
+) -> np.ndarray:
+    a = alpha_values(alpha, generations)
+    ns = n_values(n, generations)
+    out = np.empty(generations + 1)
+    out[0] = c / ns[0]
+    law = np.array([1.0])  # law of K_1 + … + K_t (aggregation)
+    for t in range(1, generations + 1):
+        pmf = binom.pmf(np.arange(ns[t] + 1), ns[t], a[t])
+        if aggregate:
+            law = np.convolve(law, pmf)
+            total = ns[0] + np.arange(len(law))
+            out[t] = c * float(law @ (1.0 / total))
+        else:
+            k = np.arange(1, ns[t] + 1)
+            out[t] = c * float(pmf[1:] @ (1.0 / k)) + pmf[0] * out[t - 1]
     return out
 
 
