@@ -135,3 +135,15 @@ def test_bad_study_flags_end_in_one_line_naming_the_flag(argv, flag, capsys, tmp
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("almo collapse: error:"), err
     assert flag in lines[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("policy", "aggregate"), [("real-only", False), ("real-aggregate", True)])
+def test_filtration_policies_print_their_exact_curve(policy, aggregate, tmp_path, capsys):
+    from almo.sources.estimators import filtration_curve
+
+    argv = [*SMALL, "--no-grid", "--alpha", "0.3", "--policy", policy, "--temperature", "0.7"]
+    _, summary = _run(argv, tmp_path)
+    expected = filtration_curve(zipf(20, 1.1), 0.3, 40, 4, aggregate, composition="iid")[-1]
+    text = capsys.readouterr().out
+    assert "theory" in text and f"{expected:.4g}" in text
+    assert set(summary["policies"]) == {policy, "accumulate"}

@@ -40,6 +40,7 @@ from almo.sources.continuous import GaussianModel, RidgeModel
 from almo.sources.estimators import (
     ESTIMATORS,
     estimator_curve,
+    filtration_curve,
     optimal_weight,
     real_counts,
     simulate_estimators,
@@ -456,12 +457,21 @@ def _schedules(args: argparse.Namespace, alpha: float, n: int) -> tuple[Any, Any
 
 
 def _has_theory(args: argparse.Namespace, policy: str) -> bool:
-    return (
-        args.model == "categorical"
-        and policy in ("replace", "fixed")
-        and args.temperature == 1.0
-        and args.top_k is None
-    )
+    if args.model != "categorical":
+        return False
+    if policy in ("real-only", "real-aggregate"):
+        return True  # no synthetic samples: temperature and top-k do not matter
+    return policy in ("replace", "fixed") and args.temperature == 1.0 and args.top_k is None
+
+
+def _theory_curve(args: argparse.Namespace, truth: Any, policy: str, a: Any, m: Any) -> np.ndarray:
+    """The exact curve of a policy that has one (see :func:`_has_theory`)."""
+    if policy in ("real-only", "real-aggregate"):
+        return filtration_curve(
+            truth, a, m, args.generations, aggregate=policy == "real-aggregate", composition="iid"
+        )
+    composition: Literal["iid", "fixed"] = "fixed" if policy == "fixed" else "iid"
+    return risk_curve(truth, a, m, args.generations, composition=composition)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -511,7 +521,6 @@ def run(args: argparse.Namespace) -> int:
     )
     results: dict[float, CollapseResult] = {}
     theory: dict[float, np.ndarray] = {}
-    composition: Literal["iid", "fixed"] = "fixed" if args.policy == "fixed" else "iid"
     for i, alpha in enumerate(args.alpha):
         a, m = _schedules(args, alpha, args.n)
         results[alpha] = simulate(
@@ -525,7 +534,7 @@ def run(args: argparse.Namespace) -> int:
             **kw,
         )
         if _has_theory(args, args.policy):
-            theory[alpha] = risk_curve(truth, a, m, args.generations, composition=composition)
+            theory[alpha] = _theory_curve(args, truth, args.policy, a, m)
     _print_finals(results, theory, metric, args)
 
     figures = [
@@ -563,9 +572,17 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             **kw,
         )
+    policy_theory = {
+        k: _theory_curve(args, truth, k, a, m) for k in policies if _has_theory(args, k)
+    }
     figures.append(
         plots.plot_metric_curves(
-            policies, out / "policies.png", metric, f"Data policies at α = {mid:g}", log=True
+            policies,
+            out / "policies.png",
+            metric,
+            f"Data policies at α = {mid:g}",
+            log=True,
+            theory=policy_theory or None,
         )
     )
     print(
@@ -619,7 +636,9 @@ def _print_finals(
                     args.n,
                     "fixed" if args.policy == "fixed" else "iid",
                 )
-                if args.alpha_exponent == 0 and args.n_exponent == 0
+                if args.alpha_exponent == 0
+                and args.n_exponent == 0
+                and args.policy in ("replace", "fixed")
                 else float("nan")
             )
             row += f" {theory[alpha][-1]:>10.4g} {level:>10.4g}"
