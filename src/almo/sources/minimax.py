@@ -336,6 +336,12 @@ def simulate_minimax(
     # generation-0 models; each grid point draws its synthetic samples and batches from its own
     # generator, so the arms above are what they would be without it.
     runs = []
+    hind_bar = tqdm(
+        total=len(grid) * replicates * generations,
+        disable=not progress,
+        desc="collapse[hindsight]",
+        unit="model",
+    )
     for j, w in enumerate(grid):
         store = {m: np.zeros(shape) for m in CATEGORICAL_METRICS}
         for r in range(replicates):
@@ -349,7 +355,9 @@ def simulate_minimax(
                 rule = FixedWeights(np.array([w, 1.0 - w]))
                 cur, _ = train(cur, true_tokens, syn_tokens, Simplex(2), rule, epochs, None, gen)
                 _record(store, r, t, _softmax(cur), p_star)
+                hind_bar.update(1)
         runs.append(store)
+    hind_bar.close()
     final = {m: [float(s[m][:, -1].mean()) for s in runs] for m in CATEGORICAL_METRICS}
     best = int(np.argmin(final["l2"]))
     out["hindsight"] = CollapseResult(
