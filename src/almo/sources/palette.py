@@ -15,6 +15,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 __all__ = ["ALPHA_CMAP", "BAND_ALPHA", "COLORS", "alpha_color", "color_of"]
@@ -42,7 +44,9 @@ COLORS: dict[str, str] = {
     "hindsight": "#17becf",
 }
 
-#: Sequential colour map of α (evaluated at 0.05 + 0.85·α, so α = 0 and α = 1 stay visible).
+#: Sequential colour map of α, evaluated at 0.05 + 0.85·f(α) with f(α) = log(1 + 50α)/log(51):
+#: the small α that matter most (0, 0.01, 0.05, 0.2) get well-separated colours, and α = 0 and
+#: α = 1 stay visible.
 ALPHA_CMAP = "viridis"
 
 #: Opacity of the ±2 standard-error bands.
@@ -60,6 +64,7 @@ def alpha_color(alpha: float) -> tuple[float, float, float, float]:
     4
     """
     x = min(max(float(alpha), 0.0), 1.0)
+    x = math.log1p(50.0 * x) / math.log(51.0)
     return tuple(matplotlib.colormaps[ALPHA_CMAP](0.05 + 0.85 * x))  # type: ignore[return-value]
 
 

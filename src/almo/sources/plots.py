@@ -125,6 +125,8 @@ def figure_error_curves(
             keep += [float(x) for x in curve[curve > 0]]
     extra = [Line2D([], [], ls="--", color="grey", label="exact recursion")] if theory else []
     _finish_generation_axes(ax, metric, title, log, keep, extra)
+    last = max((res.generations for res in results.values()), default=0)
+    ax.set_xlim(0, max(last, 1))
     return fig
 
 
