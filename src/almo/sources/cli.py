@@ -190,7 +190,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--almo",
         action="store_true",
-        help="also train each generation with MinimaxTrainer over {true, synthetic}",
+        help="also train each generation with MinimaxTrainer over {true, synthetic}; slow: "
+        "about replicates × generations × (4 + hindsight points) small trainings, minutes at "
+        "the defaults",
     )
     p.add_argument("--alpha-min", type=float, default=0.5, help="Λ = {λ : λ_true ≥ alpha-min}")
     p.add_argument(
