@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import entr
@@ -162,6 +163,7 @@ def count_metrics(
     which: Sequence[str] = CATEGORICAL_METRICS,
     kl_smoothing: float = 1e-6,
     work: np.ndarray | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`categorical_metrics` of the empirical distributions ``counts / total``, faster.
 
@@ -169,7 +171,9 @@ def count_metrics(
     of entropy and KL are looked up in tables indexed by the count (at most ``total + 1``
     distinct values) instead of being computed R·V times, and every (R, V) intermediate is
     written into ``work`` (a float64 buffer of the same shape, allocated if None): fresh large
-    arrays each generation would cost more in page faults than the arithmetic.
+    arrays each generation would cost more in page faults than the arithmetic. ``cache``, a
+    dict the caller keeps across calls with the same ``p_star`` and ``kl_smoothing``, holds
+    what depends only on them and on ``total`` (the tail tokens, the KL constant, the tables).
 
     Examples
     --------
@@ -184,6 +188,7 @@ def count_metrics(
     q = np.asarray(p_star, dtype=float)
     n = float(total)
     buf = np.empty(c.shape) if work is None else work
+    memo: dict[str, Any] = {} if cache is None else cache
     out: dict[str, np.ndarray] = {}
     if "l2" in which or "tv" in which:
         np.copyto(buf, c)
@@ -196,20 +201,30 @@ def count_metrics(
         levels = np.arange(int(total) + 1, dtype=float)
         if "kl" in which:
             eps = float(kl_smoothing)
-            pos = q > 0
-            const = float(q[pos] @ np.log(q[pos])) + np.log1p(q.shape[-1] * eps)
+            if "kl_const" not in memo:
+                pos = q > 0
+                memo["kl_const"] = float(q[pos] @ np.log(q[pos])) + np.log1p(q.shape[-1] * eps)
+            key = f"kl_table_{int(total)}"
+            if key not in memo:
+                memo[key] = np.log(levels / n + eps)
             # mode="clip" (counts are valid indices): the default mode buffers `out`, slowly.
-            np.take(np.log(levels / n + eps), c, out=buf, mode="clip")
-            out["kl"] = const - buf @ q  # tokens with p* = 0 have weight 0 in the product
+            np.take(memo[key], c, out=buf, mode="clip")
+            out["kl"] = memo["kl_const"] - buf @ q  # tokens with p* = 0 weigh 0 in the product
         if "entropy" in which:
             # H = log n − (1/n) Σ C log C, and entr(C) = −C log C.
-            np.take(entr(levels), c, out=buf, mode="clip")
+            key = f"entr_table_{int(total)}"
+            if key not in memo:
+                memo[key] = entr(levels)
+            np.take(memo[key], c, out=buf, mode="clip")
             out["entropy"] = np.log(n) + buf.sum(axis=1) / n
     if "support" in which:
         out["support"] = np.count_nonzero(c, axis=1).astype(float)
     if "tail_mass" in which:
-        tail = _support_tail(q)
-        out["tail_mass"] = (c[:, tail] > 0) @ q[tail] / q[tail].sum()
+        if "tail" not in memo:
+            tail = _support_tail(q)
+            memo["tail"] = (tail, q[tail], q[tail].sum())
+        tail, q_tail, mass = memo["tail"]
+        out["tail_mass"] = (c[:, tail] > 0) @ q_tail / mass
     return out
 
 

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -125,11 +126,18 @@ def _simulate_block(
     # flat array gives every replicate's counts.
     row_offsets = (np.arange(r, dtype=np.int64) * v)[:, None]
     metrics: dict[str, np.ndarray] = {}
+    cache: dict[str, Any] = {}  # what the metrics need from P* alone, computed once
 
     def record(t: int, tokens: np.ndarray) -> None:
         counts = np.bincount(tokens.ravel(), minlength=r * v).reshape(r, v)
         values = count_metrics(
-            counts, tokens.shape[1], p_star, model.which, model.kl_smoothing, work=counts_work
+            counts,
+            tokens.shape[1],
+            p_star,
+            model.which,
+            model.kl_smoothing,
+            work=counts_work,
+            cache=cache,
         )
         for k, val in values.items():
             metrics.setdefault(k, np.zeros((r, len(a))))[:, t] = val
