@@ -103,7 +103,13 @@ def iris():
 
 def _compare(iris, **kw):
     X, y = iris
-    args = {"losses": LOSSES, "models": ["linear", "mlp"], "seeds": 2, "fixed": "grid:3"}
+    args = {
+        "losses": LOSSES,
+        "models": ["linear", "mlp"],
+        "seeds": 2,
+        "fixed": "grid:3",
+        "certify": False,
+    }
     return compare(X, y, **{**args, **kw})
 
 
@@ -359,3 +365,26 @@ def test_bad_data(fake):
         compare(X, np.arange(9))
     with pytest.raises(ALMOValueError, match="2 classes"):
         compare(X, np.zeros(10))
+
+
+def test_certify_solves_the_linear_game_once_per_seed(fake, iris, monkeypatch):
+    orig_fit = FakeEstimator.fit
+
+    def fit(self, X, y, groups=None):
+        orig_fit(self, X, y, groups)
+        if self.params.get("method") == "exact":
+            self.certificate_ = {"value": 0.31, "lower_bound": 0.3, "gap": 0.01}
+        return self
+
+    monkeypatch.setattr(FakeEstimator, "fit", fit)
+    rep = _compare(iris, certify=True, estimator_params={"method": "trainer"})
+    exact = [f for f in fake.fits if f["method"] == "exact"]
+    assert len(exact) == 2  # one per seed, linear only
+    assert all(f["model"] == "linear" and f["weight_rule"] == "auto" for f in exact)
+    assert all(isinstance(f["normalize"], np.ndarray) for f in exact)  # the shared scales
+    for r in rep.runs:
+        if r.model == "linear":
+            assert r.gap_to_optimum == pytest.approx(r.train.penalized_worst_case - 0.3)
+        else:
+            assert r.gap_to_optimum is None
+    assert len(rep.runs) == len(fake.fits) - 2

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "rule": "auto",
     "penalty": "rademacher",
     "alpha": None,
+    "method": "trainer",
+    "certify": True,
     "epochs": 8,
     "seeds": 3,
     "fixed": "auto",
@@ -129,6 +131,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     game.add_argument(
         "--alpha", type=float, default=d["alpha"], help="ridge strength (default: estimators')"
+    )
+    game.add_argument(
+        "--method",
+        choices=("trainer", "auto", "exact"),
+        default=d["method"],
+        help="how linear models train: the torch trainer like the MLP, or solved exactly "
+        "('auto'/'exact'; certified, slower with hinge losses)",
+    )
+    game.add_argument(
+        "--certify",
+        action=argparse.BooleanOptionalAction,
+        default=d["certify"],
+        help="solve the linear minimax problem exactly once per seed: the certified optimum "
+        "and each linear model's gap to it",
     )
     game.add_argument(
         "--normalize",
@@ -425,11 +441,10 @@ def _rule(text: str) -> Any:
     return rules[name](lr=lr)
 
 
-def _penalty(text: str) -> Any:
-    if text == "rademacher":
-        return "default"
-    if text == "none":
-        return text
+def _penalty(text: str) -> tuple[str, float | None]:
+    """(the estimators' ``penalty``, its ``beta`` or None for their default)."""
+    if text in ("rademacher", "none"):
+        return text, None
     try:
         beta = float(text)
     except ValueError:
@@ -438,11 +453,7 @@ def _penalty(text: str) -> Any:
         raise fail(
             "--penalty", "be 'rademacher', 'none' or a β >= 0", text, "pass e.g. --penalty 0.1"
         )
-    if beta == 0:
-        return "none"
-    from almo.complexity import RademacherPenalty
-
-    return RademacherPenalty(beta)
+    return ("none", None) if beta == 0 else ("rademacher", beta)
 
 
 def _groups(spec: str, y: np.ndarray, csv_groups: np.ndarray | None) -> np.ndarray | None:
@@ -471,7 +482,7 @@ def run(args: argparse.Namespace) -> int:
     models = _models(args.model)
     mixture = _mixture(args.mixture)
     rule = _rule(args.rule)
-    penalty = _penalty(args.penalty)
+    penalty, beta = _penalty(args.penalty)
     if args.data is not None:
         csv_groups = None if args.groups in ("none", "classes") else args.groups
         X, y, g, _ = read_csv(args.data, args.target, csv_groups, args.dropna)
@@ -485,7 +496,7 @@ def run(args: argparse.Namespace) -> int:
 
     task = args.task
     if task == "auto":
-        task = resolve_task(y, [s.strip() for s in str(args.losses).split(",")], "auto")
+        task = resolve_task(y, ["squared"], "auto")  # from the target alone
     losses = _losses(args.losses, task)
     if task == "classification":
         classes = np.unique(y)
@@ -505,9 +516,11 @@ def run(args: argparse.Namespace) -> int:
         )
     groups = _groups(args.groups, y, g)
     out = check_writable_dir("--out", args.out)
-    params: dict[str, Any] = {"max_epochs": int(args.epochs)}
+    params: dict[str, Any] = {"max_epochs": int(args.epochs), "method": args.method}
     if args.alpha is not None:
         params["alpha"] = float(args.alpha)
+    if beta is not None:
+        params["beta"] = beta
     from almo.comparison import compare
 
     report = compare(
@@ -526,6 +539,7 @@ def run(args: argparse.Namespace) -> int:
         task=task,
         dataset=dataset,
         estimator_params=params,
+        certify=bool(args.certify),
         verbose=not args.quiet,
     )
     paths = report.save(out, plots=bool(args.plots))

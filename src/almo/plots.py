@@ -146,6 +146,7 @@ def plot_epoch_losses(
     held_out: Any | None,
     names: Sequence[str],
     *,
+    held_out_epochs: Sequence[float] | None = None,
     title: str = "Per-objective loss per epoch (ALMO)",
     ylabel: str = LOSS_LABEL,
 ) -> Figure:
@@ -156,9 +157,12 @@ def plot_epoch_losses(
     epochs : sequence of n numbers
     train : array (n, p)
         Mean training loss of each objective during each epoch.
-    held_out : array (n, p) or None
-        Held-out loss at the end of each epoch (None: training losses only).
+    held_out : array (m, p) or None
+        Held-out loss at the end of epochs ``held_out_epochs`` (None: training losses only).
     names : sequence of p str
+    held_out_epochs : sequence of m numbers, optional
+        Epochs of the rows of ``held_out`` (default: ``epochs``); a single held-out point is
+        drawn as a marker.
 
     Examples
     --------
@@ -169,12 +173,21 @@ def plot_epoch_losses(
     tr = _matrix("train", train, len(names))
     ho = None if held_out is None else _matrix("held_out", held_out, len(names))
     x = np.asarray(epochs, dtype=np.float64)
+    x_ho = x if held_out_epochs is None else np.asarray(held_out_epochs, dtype=np.float64)
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     for k, (name, color) in enumerate(zip(names, objective_colors(len(names)), strict=True)):
         ax.plot(x, tr[:, k], color=color, lw=1.5, marker=".", label=f"{name} (train)")
         if ho is not None:
-            ax.plot(x, ho[:, k], color=color, lw=1.5, ls="--", label=f"{name} (held-out)")
+            ax.plot(
+                x_ho,
+                ho[:, k],
+                color=color,
+                lw=1.5,
+                ls="--",
+                marker="D" if len(x_ho) == 1 else None,
+                label=f"{name} (held-out)",
+            )
     ax.set(title=title, xlabel="epoch (passes over the training split)", ylabel=ylabel)
     ax.legend(title="solid: train, dashed: held-out", fontsize="small", ncols=1 + len(names) // 8)
     ax.grid(alpha=0.3)

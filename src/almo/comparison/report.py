@@ -543,6 +543,7 @@ class ComparisonReport:
                     h["train"],
                     h.get("held_out"),
                     names,
+                    held_out_epochs=h.get("held_out_epochs"),
                     title=f"Per-objective loss per epoch, ALMO ({model}, seed {first})",
                 )
         rows = self.summary()

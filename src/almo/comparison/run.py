@@ -172,24 +172,35 @@ def _estimator(task: str, params: dict[str, Any]) -> Any:
     return cls(**params)
 
 
-def _history(est: Any, held: list[np.ndarray] | None) -> dict[str, Any] | None:
+def _history(est: Any, scales: np.ndarray, held_out: np.ndarray) -> dict[str, Any] | None:
+    """Training curves of a model fitted by the torch trainer, in the shared scales.
+
+    ``train``: per epoch, the training-split objectives of the model the estimator returns (the
+    averaged iterate; the last one when there is no average), from the epoch's full evaluation
+    pass, else the mean loss vector the λ steps saw. ``held_out``: the fitted model's held-out
+    values at the last epoch (the estimators evaluate only the training split per epoch).
+    """
     h = getattr(est, "history_", None)
     if h is None or not getattr(h, "epochs", None):
         return None
+    fitted = np.asarray(getattr(est, "scales_", scales), np.float64)
+    train = []
+    for e in h.epochs:
+        ev = e.averaged if e.averaged is not None else e.last
+        if ev is not None:
+            train.append(np.asarray(ev.raw, np.float64) / scales)
+        else:  # normalized with the estimator's scales, penalty included
+            train.append(np.asarray(e.train_losses, np.float64) * fitted / scales)
     steps = list(h.steps)
     weights = np.asarray(h.step_weights)
     if len(steps) > MAX_CURVE_POINTS:
         keep = np.unique(np.linspace(0, len(steps) - 1, MAX_CURVE_POINTS).round().astype(int))
         steps, weights = [steps[i] for i in keep], weights[keep]
-    held_out = held
-    if held_out is None:
-        evals = [e.last for e in h.epochs]
-        if all(ev is not None for ev in evals):
-            held_out = [np.asarray(ev.normalized) for ev in evals]
     return {
         "epochs": [int(e.epoch) + 1 for e in h.epochs],
-        "train": [np.asarray(e.train_losses, np.float64).tolist() for e in h.epochs],
-        "held_out": None if held_out is None else [np.asarray(v).tolist() for v in held_out],
+        "train": [v.tolist() for v in train],
+        "held_out": [np.asarray(held_out, np.float64).tolist()],
+        "held_out_epochs": [int(h.epochs[-1].epoch) + 1],
         "steps": [int(s) for s in steps],
         "weights": weights.tolist(),
     }
@@ -220,7 +231,7 @@ def compare(
     models: Sequence[Any] = DEFAULT_MODELS,
     mixture_set: Any = "simplex",
     weight_rule: Any = "auto",
-    penalty: Any = "default",
+    penalty: Any = "rademacher",
     normalize: bool = True,
     fixed: Any = "auto",
     seeds: Any = 3,
@@ -228,6 +239,7 @@ def compare(
     task: str = "auto",
     dataset: str = "data",
     estimator_params: dict[str, Any] | None = None,
+    certify: bool = True,
     verbose: bool = False,
 ) -> ComparisonReport:
     """Train ALMO and fixed-weight ensembles on the same data, split, scales and seeds, and
@@ -248,7 +260,8 @@ def compare(
         Λ: ALMO trains against its worst case, and every arm's worst case is taken over it.
     weight_rule : "auto" or WeightRule
         How ALMO moves λ (see the estimators).
-    penalty : default "default" (the estimators' Rademacher penalty), "none", or a penalty
+    penalty : "rademacher" (default), "none", or a RademacherPenalty
+        The estimators' complexity penalty (its β: ``estimator_params={"beta": ...}``).
     normalize : bool, default True
         Divide each objective by its scale, calibrated once per seed by the first ALMO fit and
         shared by every arm of the seed. False: raw losses.
@@ -264,7 +277,13 @@ def compare(
         Name of the data in the report.
     estimator_params : dict, optional
         More parameters for every estimator: ``alpha``, ``max_epochs``, ``batch_size``,
-        ``learning_rate``, ``method``, ``device``...
+        ``learning_rate``, ``method``, ``device``... (``method="trainer"`` trains linear
+        models with the torch trainer too; ``"auto"`` solves them exactly when the losses are
+        convex).
+    certify : bool, default True
+        For a linear family whose ALMO model was not solved exactly, solve the same minimax
+        problem once per seed with the certified solver (one extra fit, not an arm) for the
+        certified optimum and each linear model's gap to it.
     verbose : bool, default False
         Progress: a tqdm bar in a terminal or notebook, one line per fitted model otherwise.
 
@@ -313,8 +332,6 @@ def compare(
     from sklearn.preprocessing import StandardScaler
 
     common = {"losses": losses, "penalty": penalty, **(estimator_params or {})}
-    if penalty == "default":
-        common.pop("penalty")
     runs: list[Run] = []
     names: list[str] | None = None
     arms: list[Arm] | None = None
@@ -377,6 +394,12 @@ def compare(
                     )
                     if arm.kind == "almo":
                         cert = _certificate(est)
+                        if cert is None and certify and model == "linear":
+                            shared = scales if normalize else False
+                            exact = _estimator(
+                                task, {**params, "method": "exact", "normalize": shared}
+                            )
+                            cert = _certificate(exact.fit(X_tr, y_tr, groups=g_tr))
                     fitted = np.asarray(getattr(est, "weights_", arm.weights), np.float64)
                     run = Run(
                         model_name,
@@ -390,7 +413,7 @@ def compare(
                         cert if arm.kind == "almo" else None,
                         seconds,
                         getattr(est, "n_iter_", None),
-                        _history(est, None),
+                        _history(est, scales, held.normalized),
                     )
                     seed_runs.append(run)
                     progress.update(run)
@@ -420,6 +443,7 @@ def compare(
         "score": "accuracy" if task == "classification" else "r2",
         "fixed": describe_fixed(fixed, len(names)),
         "estimator_params": {k: repr(v) for k, v in (estimator_params or {}).items()},
+        "certify": bool(certify),
     }
     return ComparisonReport(config, arms, runs, time.perf_counter() - t0)
 

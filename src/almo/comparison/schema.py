@@ -92,12 +92,17 @@ _HISTORY = {
         "train": {
             "type": "array",
             "items": _VEC,
-            "description": "per epoch, mean normalized training loss of each objective",
+            "description": "per epoch, normalized training-split loss of each objective",
         },
         "held_out": {
             "type": ["array", "null"],
             "items": _VEC,
-            "description": "per epoch, normalized held-out loss of each objective",
+            "description": "normalized held-out loss of each objective at held_out_epochs",
+        },
+        "held_out_epochs": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "the epochs of held_out (default: epochs)",
         },
         "steps": {"type": "array", "items": {"type": "integer"}},
         "weights": {"type": "array", "items": _VEC, "description": "λ at each recorded step"},
@@ -156,6 +161,7 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "score": {"enum": ["accuracy", "r2"]},
                 "fixed": {"type": "string", "description": "how the fixed λ were chosen"},
                 "estimator_params": {"type": "object"},
+                "certify": {"type": "boolean"},
             },
         },
         "arms": {
