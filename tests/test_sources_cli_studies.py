@@ -147,3 +147,22 @@ def test_filtration_policies_print_their_exact_curve(policy, aggregate, tmp_path
     text = capsys.readouterr().out
     assert "theory" in text and f"{expected:.4g}" in text
     assert set(summary["policies"]) == {policy, "accumulate"}
+
+
+def test_exact_only_regime_map_and_estimators_under_schedules(tmp_path, capsys):
+    argv = [*SMALL, "--no-grid", "--alpha", "0.5", "--alpha-exponent", "-0.5", "--n-exponent"]
+    argv += ["0.5", "--regimes", "--regime-replicates", "0", "--regime-a", "0,1"]
+    argv += ["--regime-b", "0,1", "--regime-generations", "4", "--estimators", "--weight", "0.6"]
+    _, summary = _run(argv, tmp_path)
+    assert summary["regimes"]["simulated_log_ratio"] is None
+    est = summary["estimators"]
+    from almo.sources import power_law
+
+    a, m = power_law(0.5, -0.5), power_law(40, 0.5)
+    for name in ESTIMATORS:
+        np.testing.assert_allclose(
+            est["exact"][name], estimator_curve(name, zipf(20, 1.1), a, m, 4, 0.6)
+        )
+    assert est["n"] == [40, 57, 69, 80, 89]
+    text = capsys.readouterr().out
+    assert "weight w = 0.6000" in text and "(optimal constant w" not in text

@@ -299,3 +299,61 @@ def test_every_exact_curve_is_linear_in_c_and_starts_at_c_over_n0(c, alpha, n, t
         filtration_curve(c, alpha, n, t, aggregate=True)
         <= filtration_curve(c, alpha, n, t) * (1 + 1e-12)
     )
+
+
+@settings(max_examples=25, deadline=None)
+@given(alpha=st.floats(0.02, 0.98), n=st.integers(2, 500), t=st.integers(1, 15))
+def test_weight_one_is_filtration_and_weight_zero_is_synthetic_only(alpha, n, t):
+    k = real_counts(alpha, n, t)
+    m = n - k[1:]
+    if np.any(k[1:] == 0) or np.any(m == 0):
+        return  # the identities concern generations with both kinds of samples
+    np.testing.assert_allclose(
+        weighted_curve(0.9, alpha, n, t, 1.0), filtration_curve(0.9, alpha, n, t), rtol=1e-12
+    )
+    # w = 0 ignores the real samples: the α = 0 recursion with n_t = m_t synthetic samples.
+    expected = risk_curve(0.9, 0.0, [n, *m.tolist()], t)
+    np.testing.assert_allclose(weighted_curve(0.9, alpha, n, t, 0.0), expected, rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(alpha=st.floats(0.0, 1.0), n=st.integers(1, 300), t=st.integers(1, 20))
+def test_aggregation_only_improves_and_optimal_weighting_beats_pooling(alpha, n, t):
+    agg = filtration_curve(0.5, alpha, n, t, aggregate=True)
+    assert np.all(np.diff(agg) <= 1e-15)
+    best = estimator_curve("optimal-weighted", 0.5, alpha, n, t)
+    agn = estimator_curve("agnostic", 0.5, alpha, n, t)
+    assert np.all(best <= agn * (1 + 1e-12))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    alpha=st.floats(0.0, 1.0),
+    n=st.integers(1, 60),
+    t=st.integers(0, 4),
+    r=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_simulated_metrics_are_those_of_valid_distributions(alpha, n, t, r, seed):
+    out = simulate_estimators(
+        zipf(8), alpha=alpha, n=n, generations=t, replicates=r, weight=0.5, seed=seed
+    )
+    for res in out.values():
+        assert res.metrics["l2"].shape == (r, t + 1)
+        assert np.all(res.metrics["l2"] >= 0) and np.all(res.metrics["l2"] <= 2)
+        assert np.all((res.metrics["tv"] >= -1e-12) & (res.metrics["tv"] <= 1 + 1e-12))
+        assert np.all((res.metrics["support"] >= 1) & (res.metrics["support"] <= 8))
+        np.testing.assert_array_equal(res.alpha[1:], alpha)
+    # The same seed reproduces every number.
+    again = simulate_estimators(
+        zipf(8), alpha=alpha, n=n, generations=t, replicates=r, weight=0.5, seed=seed
+    )
+    for name in out:
+        np.testing.assert_array_equal(out[name].metrics["kl"], again[name].metrics["kl"])
+
+
+def test_progress_bar_counts_generations(capsys):
+    simulate_estimators(
+        zipf(8), alpha=0.5, n=20, generations=3, replicates=2, weight=0.5, progress=True
+    )
+    assert "estimators" in capsys.readouterr().err

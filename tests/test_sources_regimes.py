@@ -187,3 +187,30 @@ def test_bad_input_names_the_argument(call, argument):
 
 def test_regime_names():
     assert REGIMES == ("collapse", "bounded", "improvement", "consistency")
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    alpha0=st.floats(0.05, 0.95),
+    n0=st.integers(2, 200),
+    t=st.integers(2, 40),
+)
+def test_exact_map_improves_with_more_data_and_worsens_with_less_real_data(alpha0, n0, t):
+    exps = [0.0, 0.5, 1.0, 1.5]
+    m = regime_map(0.7, exps, exps, alpha0=alpha0, n0=n0, generations=t)
+    # Rows b: growing n_t lowers the final error; columns a: a faster-vanishing α_t raises it.
+    assert np.all(np.diff(m.exact, axis=0) <= 1e-9)
+    assert np.all(np.diff(m.exact, axis=1) >= -1e-9)
+    assert m.simulated is None and m.stderr is None
+
+
+def test_single_cell_maps_and_exact_only_figures():
+    m = regime_map(0.5, [0.7], [0.2], n0=10, generations=3)
+    assert m.exact.shape == (1, 1) and m.regimes == [["collapse"]]
+    fig = figure_regime_map(m)
+    try:
+        panels = [a for a in fig.axes if a.get_title()]
+        assert len(panels) == 1
+        assert panels[0].get_xlim() == pytest.approx((0.2, 1.2))  # a cell of width 1 at 0.7
+    finally:
+        plt.close(fig)
