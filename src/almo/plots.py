@@ -135,7 +135,13 @@ def plot_weights(
     for k, (name, color) in enumerate(zip(names, objective_colors(len(names)), strict=True)):
         ax.plot(x, w[:, k], color=color, label=name, lw=1.5)
     ax.set(title=title, xlabel=xlabel, ylabel=_WEIGHT_LABEL, ylim=(-0.02, 1.02))
-    ax.legend(title="objective", fontsize="small", ncols=1 + len(names) // 12)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside right upper",
+        title="objective",
+        fontsize="small",
+        ncols=1 + len(names) // 16,
+    )
     ax.grid(alpha=0.3)
     return fig
 
@@ -189,7 +195,13 @@ def plot_epoch_losses(
                 label=f"{name} (held-out)",
             )
     ax.set(title=title, xlabel="epoch (passes over the training split)", ylabel=ylabel)
-    ax.legend(title="solid: train, dashed: held-out", fontsize="small", ncols=1 + len(names) // 8)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="outside right upper",
+        title="solid: train split\ndashed / ◆: held-out",
+        fontsize="small",
+        ncols=1 + len(names) // 12,
+    )
     ax.grid(alpha=0.3)
     return fig
 
@@ -231,7 +243,7 @@ def plot_objectives_by_model(
     if len(labels) != m or len(worst) != m:
         raise fail("labels", f"have one entry per row of values ({m})", len(labels), "align them")
     err = None if errors is None else _matrix("errors", errors, p)
-    fig = Figure(figsize=(max(6.0, 0.35 * m * (p + 1) + 2.0), 4.5), layout="constrained")
+    fig = Figure(figsize=(min(16.0, max(6.0, 0.18 * m * (p + 1) + 2.0)), 5.0), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / p
     x = np.arange(m, dtype=np.float64)
@@ -253,7 +265,11 @@ def plot_objectives_by_model(
         lw=2.0,
         label="worst case over Λ",
     )
-    ax.set_xticks(x, list(labels), rotation=30 if m > 4 else 0, ha="right" if m > 4 else "center")
+    ax.set_xticks(x, list(labels), rotation=40 if m > 4 else 0, ha="right" if m > 4 else "center")
+    positive = v[np.isfinite(v) & (v > 0)]
+    if positive.size and positive.max() > 30 * positive.min():
+        ax.set_yscale("log")  # a model far off on one objective would flatten the others
+        ylabel = f"{ylabel}, log scale"
     ax.set(title=title, xlabel="model (trained on the training split)", ylabel=ylabel)
     ax.legend(fontsize="small", ncols=1 + p // 8)
     ax.grid(axis="y", alpha=0.3)
@@ -308,12 +324,11 @@ def plot_pareto(
     if p not in (2, 3):
         raise fail("names", "have 2 or 3 objectives", p, "plot the Pareto front for p = 2 or 3")
     pairs = list(combinations(range(p), 2))
-    fig = Figure(figsize=(4.2 * len(pairs) + 0.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(pairs) + 0.5, 5.2), layout="constrained")
     axes = fig.subplots(1, len(pairs), squeeze=False)[0]
     for family, sweep in sweeps.items():
         pts = _matrix(f"sweeps[{family!r}]", sweep, p)
         marker = MODEL_MARKERS.get(family, "s")
-        front = pareto_mask(pts)
         row_kinds = list(kinds[family]) if kinds and family in kinds else ["fixed"] * len(pts)
         colors = []
         for kind in row_kinds:
@@ -332,6 +347,8 @@ def plot_pareto(
                 zorder=2,
                 label=f"{family}: fixed λ",
             )
+            # the front of the two objectives shown (a p = 3 front does not project to one)
+            front = pareto_mask(pts[:, [i, j]])
             order = np.argsort(pts[front, i])
             ax.plot(
                 pts[front, i][order],
@@ -340,15 +357,17 @@ def plot_pareto(
                 ls=":",
                 lw=1.0,
                 zorder=1,
-                label=f"{family}: Pareto front of the sweep",
+                label=f"{family}: Pareto front of the sweep (the two objectives shown)",
             )
             if star is not None:
                 ax.scatter(
                     [star[i]],
                     [star[j]],
-                    marker="*",
-                    s=220,
+                    marker=marker,
+                    s=170,
                     c=ARM_COLORS["almo"],
+                    edgecolors="white",
+                    linewidths=1.0,
                     zorder=3,
                     label=f"{family}: ALMO",
                 )
@@ -357,10 +376,25 @@ def plot_pareto(
             xlabel=f"{names[i]} (normalized, unitless)",
             ylabel=f"{names[j]} (normalized, unitless)",
         )
+        for axis, k in (("x", i), ("y", j)):
+            values = [np.asarray(v, np.float64)[..., k].ravel() for v in [*sweeps.values()]]
+            both = np.concatenate(values) if values else np.zeros(0)
+            both = both[np.isfinite(both) & (both > 0)]
+            if both.size and both.max() > 30 * both.min():
+                getattr(ax, f"set_{axis}scale")("log")
+                label = getattr(ax, f"get_{axis}label")()
+                getattr(ax, f"set_{axis}label")(f"{label}, log scale")
         ax.grid(alpha=0.3)
-    axes[0].legend(
-        fontsize="x-small",
-        title="light grey: fixed λ, grey: uniform,\ncoloured: one objective alone",
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=min(3, max(1, len(labels))),
+        fontsize="small",
+        title="black: ALMO · light grey: fixed λ · grey: uniform · coloured: that objective "
+        "alone · dotted: Pareto front",
+        title_fontsize="small",
     )
     fig.suptitle(title)
     return fig
