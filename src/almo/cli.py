@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     from almo import bound_cli
 
     bound_cli.add_parser(subparsers)
+    from almo.search import cli as search_cli
+
+    search_cli.add_parser(subparsers)
     from almo import compare_cli
 
     compare_cli.add_parser(subparsers)
