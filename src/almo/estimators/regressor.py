@@ -39,8 +39,8 @@ Examples
 >>> reg = ALMORegressor().fit(X, y)
 >>> reg.objective_names_, reg.certificate_.status
 (('squared', 'absolute'), 'optimal')
->>> reg.coef_.round(1).tolist(), round(reg.intercept_, 1), bool(reg.score(X, y) > 0.9)
-([1.0, -2.0, 0.5], 10.0, True)
+>>> bool(np.abs(reg.coef_ - [1.0, -2.0, 0.5]).max() < 0.15), round(reg.intercept_, 1)
+(True, 10.0)
 """
 
 
