@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The main job at its defaults: ALMO against fixed-weight ensembles on digits (about a minute).
 demo: install
-	$(VENV)/bin/almo demo
+	$(VENV)/bin/almo compare --out results/compare
 
 test: install
 	$(PY) -m pytest -q
@@ -34,7 +35,9 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
+# The peers measured side by side are optional; --no-deps keeps the CPU torch in place.
 bench: install
+	$(PY) -m pip install --quiet --no-deps "POT>=0.9"
 	$(PY) benchmarks/run_all.py
 
 clean:
