@@ -119,4 +119,5 @@ class ALMORegressor(RegressorMixin, ALMOEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n,), in the units of y."""
-        return self.target_mean_ + self.target_scale_ * self._scores(self._check_X(X))
+        scores = self._scores(self._check_X(X))  # checks the fit first
+        return self.target_mean_ + self.target_scale_ * scores
