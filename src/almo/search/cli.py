@@ -315,12 +315,10 @@ def run(args: argparse.Namespace) -> int:
     report.settings.update(
         proxy=args.proxy,
         proxy_tokens=args.proxy_tokens,
-        corpus="synthetic" if corpus is None else str(args.texts),
+        corpus="synthetic" if corpus is not None else str(args.texts),
     )
     data = report.to_dict()
     if corpus is not None:
-        report.settings["corpus"] = "synthetic"
-        data["settings"]["corpus"] = "synthetic"
         data["corpus"] = {
             "documents": len(texts),
             "topics": corpus.n_topics,
