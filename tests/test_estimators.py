@@ -85,7 +85,7 @@ def test_exact_path_is_the_solvers_solution(small_digits):
         normalize="initial",
         penalty=RademacherPenalty(beta=0.1),
     )
-    assert clf.objective_names_ == tuple(n.replace("group", "group") for n in sol.names)
+    assert clf.objective_names_ == tuple(sol.names)
     np.testing.assert_allclose(clf.scales_, sol.scales, rtol=1e-12)
     np.testing.assert_allclose(clf.coef_, sol.coef_, atol=1e-5)
     assert clf.certificate_.value == pytest.approx(sol.value, rel=1e-6)
