@@ -3,6 +3,7 @@
 import re
 from collections import Counter
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -385,6 +386,8 @@ def test_figures_have_titles_labels_legends(proxy, clusters):
         ax = fig.axes[0]
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
         assert ax.get_legend() is not None
-    progress = figure_progress({"climb": cl}).axes[0]
-    best = progress.get_lines()[0].get_ydata()
+        plt.close(fig)
+    fig = figure_progress({"climb": cl})
+    best = fig.axes[0].get_lines()[0].get_ydata()
     np.testing.assert_allclose(best, np.minimum.accumulate(cl.values))
+    plt.close(fig)

@@ -258,6 +258,9 @@ def _read(flag: str, path: Path) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``almo search`` with parsed arguments; prints the tables, returns 0."""
     check_args(args)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
     from almo.search.agnostic import agnostic_search
     from almo.search.cluster import cluster_documents
     from almo.search.corpus import make_corpus

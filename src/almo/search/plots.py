@@ -1,7 +1,8 @@
 """Figures of a mixture search: score vs proxy runs, predicted vs measured, weights found.
 
-Each function returns a matplotlib Figure (Agg backend, nothing shown); :func:`save_figures`
-writes the three as PNG files.
+Each ``figure_*`` function returns a pyplot Figure (shown by ``plt.show()`` in a notebook;
+close it with ``plt.close(fig)``); :func:`save_figures` writes the three as PNG files and
+closes them. The command line draws them with the Agg backend (files only).
 
 Examples
 --------
@@ -11,6 +12,8 @@ Examples
 >>> fig = figure_progress({"climb": res})
 >>> fig.axes[0].get_xlabel()
 'proxy runs'
+>>> import matplotlib.pyplot as plt
+>>> plt.close(fig)
 """
 
 from __future__ import annotations
@@ -27,13 +30,9 @@ __all__ = ["figure_predicted", "figure_progress", "figure_weights", "save_figure
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> tuple[Any, Any]:
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot()
+    return plt.subplots(figsize=(width, height), layout="constrained")
 
 
 def figure_progress(results: Mapping[str, SearchResult]) -> Any:
@@ -118,6 +117,8 @@ def save_figures(
     optimum: Sequence[float] | None = None,
 ) -> list[Path]:
     """Write progress.png, predicted.png (when CLIMB ran) and weights.png to folder ``out``."""
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -130,5 +131,6 @@ def save_figures(
     for name, fig in figs.items():
         path = out / f"{name}.png"
         fig.savefig(path, dpi=110)
+        plt.close(fig)
         paths.append(path)
     return paths
