@@ -7,17 +7,21 @@ The public API: mixture sets (:class:`Simplex`, :class:`BoxSimplex`, :class:`Pol
 :class:`PriorBall`), weight rules (:mod:`almo.weights`), objective families
 (:class:`ObjectiveFamily`, :class:`ObjectiveBatch`, :class:`Loss`, :func:`make_loss`), the one
 result vocabulary (:class:`ObjectiveReport`), the trainer
-(:class:`MinimaxTrainer`), the certified solver for linear models (:func:`solve_linear`) and the
+(:class:`MinimaxTrainer`), the certified solver for linear models (:func:`solve_linear`), the
+scikit-learn estimators (:class:`ALMOClassifier`, :class:`ALMORegressor`), the comparison with
+fixed-weight ensembles (:func:`compare`, :class:`ComparisonReport`) and the
 contaminated-retraining simulator (:mod:`almo.sources`).
 """
 
 from almo._validation import ALMOValueError, NonFiniteLossError
+from almo.comparison import ComparisonReport, compare
 from almo.complexity import (
     BoundReport,
     RademacherPenalty,
     cross_validated_beta,
     generalization_bound,
 )
+from almo.estimators import ALMOClassifier, ALMORegressor
 from almo.exceptions import DivergenceError, SolverError
 from almo.losses import LOSSES, Loss, make_loss
 from almo.mixtures import BoxSimplex, MixtureSet, Polytope, PriorBall, Simplex, WorstCase
@@ -46,6 +50,8 @@ from almo.weights import (
 
 __all__ = [
     "LOSSES",
+    "ALMOClassifier",
+    "ALMORegressor",
     "ALMOValueError",
     "Averaged",
     "BestResponse",
@@ -53,6 +59,7 @@ __all__ = [
     "BoxSimplex",
     "Callback",
     "Checkpoint",
+    "ComparisonReport",
     "ConvergenceWarning",
     "DivergenceError",
     "EarlyStopping",
@@ -80,6 +87,7 @@ __all__ = [
     "SolverError",
     "WeightRule",
     "WorstCase",
+    "compare",
     "cross_validated_beta",
     "generalization_bound",
     "make_loss",
