@@ -204,7 +204,7 @@ def _smoothed(
 ) -> DualNewtonResult:
     from almo.solvers._smoothing import smooth_problem
 
-    mu, used, steps = 0.1, 0, 0
+    mu, used, steps = 0.1 * _score_scale(problem), 0, 0
     start: tuple[np.ndarray, np.ndarray] | None = None
     best: DualNewtonResult | None = None
     reason = "max_iter"
@@ -249,6 +249,17 @@ def _smoothed(
     assert best is not None
     best.n_iter, best.newton_steps, best.reason = used, steps, reason
     return best
+
+
+def _score_scale(problem: LinearProblem) -> float:
+    """The size of the residuals at the start: the median absolute deviation of regression
+    targets (at least 1); 1 for classification, whose margins are of order 1."""
+    if problem.task != "regression":
+        return 1.0
+    values = np.concatenate(
+        [o.targets.value for o in problem.objectives if o.targets.value is not None]
+    )
+    return max(1.0, float(np.median(np.abs(values - np.median(values)))))
 
 
 def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
