@@ -314,3 +314,27 @@ def test_an_output_path_that_is_a_file_is_refused(capsys, tmp_path):
     )
     err = capsys.readouterr().err
     assert status == 2 and "--out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_fixed_composition_prints_its_own_curve_and_stable_level(tmp_path, capsys):
+    from almo.sources import stable_level
+
+    _run([*SMALL, "--no-grid", "--alpha", "0.3", "--policy", "fixed"], tmp_path)
+    text = capsys.readouterr().out
+    p = zipf(15, 1.1)
+    assert f"{risk_curve(p, 0.3, 30, 4, composition='fixed')[-1]:.4g}" in text
+    assert f"{stable_level(p, 0.3, 30, 'fixed'):.4g}" in text
+    assert "almo collapse — model categorical, policy fixed, n = 30, T = 4, R = 20" in text
+
+
+def test_decaying_schedules_print_the_exact_curve_and_no_stable_level(tmp_path, capsys):
+    from almo.sources import power_law
+
+    argv = [*SMALL, "--no-grid", "--alpha", "0.4", "--alpha-exponent", "-1"]
+    _, summary = _run([*argv, "--n-exponent", "0.5"], tmp_path)
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("     0.4 "))
+    expected = risk_curve(zipf(15, 1.1), power_law(0.4, -1), power_law(30, 0.5), 4)[-1]
+    assert f"{expected:.4g}" in row and "nan" in row
+    run = summary["runs"]["0.4"]
+    np.testing.assert_allclose(run["alpha"], 0.4 / np.arange(1, 6))
+    assert run["n"] == np.rint(30 * np.sqrt(np.arange(1, 6))).astype(int).tolist()
