@@ -158,17 +158,22 @@ def plot_epoch_losses(
 ) -> Figure:
     """Each objective's training loss (solid) and held-out loss (dashed) per epoch.
 
+    Both curves are the same model (the one training returns at that epoch) evaluated on the
+    two splits, so the distance between a solid line and the dashed line of its colour is the
+    objective's generalization gap, epoch by epoch.
+
     Parameters
     ----------
     epochs : sequence of n numbers
     train : array (n, p)
-        Mean training loss of each objective during each epoch.
+        Each objective's loss on the training split at the end of each epoch.
     held_out : array (m, p) or None
-        Held-out loss at the end of epochs ``held_out_epochs`` (None: training losses only).
+        Each objective's loss on the held-out split at the end of epochs ``held_out_epochs``
+        (None: training losses only).
     names : sequence of p str
     held_out_epochs : sequence of m numbers, optional
-        Epochs of the rows of ``held_out`` (default: ``epochs``); a single held-out point is
-        drawn as a marker.
+        Epochs of the rows of ``held_out`` (default: ``epochs``); a held-out curve of a single
+        point (only the final model evaluated) is drawn as a marker.
 
     Examples
     --------
@@ -198,7 +203,8 @@ def plot_epoch_losses(
     fig.legend(
         *ax.get_legend_handles_labels(),
         loc="outside right upper",
-        title="solid: train split\ndashed / ◆: held-out",
+        title="solid: training split\n"
+        + ("dashed: held-out split" if ho is None or len(x_ho) > 1 else "◆: held-out split"),
         fontsize="small",
         ncols=1 + len(names) // 12,
     )

@@ -16,6 +16,7 @@ lower bound.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -27,6 +28,7 @@ import numpy as np
 from almo._validation import fail
 from almo.comparison.arms import describe_fixed, fixed_arms
 from almo.comparison.report import Arm, ComparisonReport, Run
+from almo.estimators import ALMOClassifier, ALMORegressor
 from almo.mixtures import BoxSimplex, MixtureSet, Simplex
 from almo.report import ObjectiveReport
 
@@ -165,11 +167,19 @@ class _Progress:
 
 
 def _estimator(task: str, params: dict[str, Any]) -> Any:
-    import importlib
-
-    module = importlib.import_module("almo.estimators")
-    cls = module.ALMOClassifier if task == "classification" else module.ALMORegressor
+    cls = ALMOClassifier if task == "classification" else ALMORegressor
     return cls(**params)
+
+
+def _fit(est: Any, X: np.ndarray, y: np.ndarray, groups: Any, eval_set: tuple[Any, ...]) -> Any:
+    """``est.fit``, with the held-out split as ``eval_set`` when the estimator takes one."""
+    try:
+        takes_eval = "eval_set" in inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):  # a callable without a signature
+        takes_eval = False
+    if takes_eval:
+        return est.fit(X, y, groups=groups, eval_set=eval_set)
+    return est.fit(X, y, groups=groups)
 
 
 def _history(est: Any, scales: np.ndarray, held_out: np.ndarray) -> dict[str, Any] | None:
@@ -177,8 +187,9 @@ def _history(est: Any, scales: np.ndarray, held_out: np.ndarray) -> dict[str, An
 
     ``train``: per epoch, the training-split objectives of the model the estimator returns (the
     averaged iterate; the last one when there is no average), from the epoch's full evaluation
-    pass, else the mean loss vector the λ steps saw. ``held_out``: the fitted model's held-out
-    values at the last epoch (the estimators evaluate only the training split per epoch).
+    pass, else the mean loss vector the λ steps saw. ``held_out``: per epoch, the same model's
+    held-out objectives (the estimator's ``history_.held_out``, from ``eval_set``); an
+    estimator that records none gives the fitted model's held-out values at the last epoch.
     """
     h = getattr(est, "history_", None)
     if h is None or not getattr(h, "epochs", None):
@@ -191,6 +202,13 @@ def _history(est: Any, scales: np.ndarray, held_out: np.ndarray) -> dict[str, An
             train.append(np.asarray(ev.raw, np.float64) / scales)
         else:  # normalized with the estimator's scales, penalty included
             train.append(np.asarray(e.train_losses, np.float64) * fitted / scales)
+    held_reports = list(getattr(h, "held_out", None) or [])
+    if len(held_reports) == len(h.epochs):
+        held = [(np.asarray(r.raw, np.float64) / scales).tolist() for r in held_reports]
+        held_epochs = [int(e.epoch) + 1 for e in h.epochs]
+    else:
+        held = [np.asarray(held_out, np.float64).tolist()]
+        held_epochs = [int(h.epochs[-1].epoch) + 1]
     steps = list(h.steps)
     weights = np.asarray(h.step_weights)
     if len(steps) > MAX_CURVE_POINTS:
@@ -199,8 +217,8 @@ def _history(est: Any, scales: np.ndarray, held_out: np.ndarray) -> dict[str, An
     return {
         "epochs": [int(e.epoch) + 1 for e in h.epochs],
         "train": [v.tolist() for v in train],
-        "held_out": [np.asarray(held_out, np.float64).tolist()],
-        "held_out_epochs": [int(h.epochs[-1].epoch) + 1],
+        "held_out": held,
+        "held_out_epochs": held_epochs,
         "steps": [int(s) for s in steps],
         "weights": weights.tolist(),
     }
@@ -369,7 +387,8 @@ def compare(
                     # scales, so all worst cases of the seed are in the same units.
                     params["normalize"] = scales if normalize and scales is not None else normalize
                     start = time.perf_counter()
-                    est = _estimator(task, params).fit(X_tr, y_tr, groups=g_tr)
+                    held_set = (X_te, y_te) if g_te is None else (X_te, y_te, g_te)
+                    est = _fit(_estimator(task, params), X_tr, y_tr, g_tr, held_set)
                     seconds = time.perf_counter() - start
                     held_rep = est.objective_losses(X_te, y_te, groups=g_te)
                     train_rep = est.objective_losses(X_tr, y_tr, groups=g_tr)

@@ -10,7 +10,8 @@ The document has four parts:
 - ``runs``: one record per (model family, arm, seed): the held-out and training
   :class:`~almo.ObjectiveReport` (raw and normalized per-objective values with the scales shared
   by every arm of that seed, worst case over Λ and λ*), the mean objective, the score (accuracy
-  or R²), the gap to the certified optimum for linear models, and the training curves;
+  or R²), the gap to the certified optimum for linear models, and the training curves (each
+  objective on the training and the held-out split per epoch, λ per step);
 - ``summary``: one row per (model family, arm): mean and standard error over the seeds of the
   held-out worst case, mean objective, score and each objective's values, and the mean rank of
   the held-out worst case (1 = lowest) among all rows.
@@ -92,12 +93,15 @@ _HISTORY = {
         "train": {
             "type": "array",
             "items": _VEC,
-            "description": "per epoch, normalized training-split loss of each objective",
+            "description": "per epoch, normalized training-split loss of each objective of the "
+            "model training returns at that epoch",
         },
         "held_out": {
             "type": ["array", "null"],
             "items": _VEC,
-            "description": "normalized held-out loss of each objective at held_out_epochs",
+            "description": "normalized held-out loss of each objective of the same model at "
+            "held_out_epochs (every epoch for the library's estimators, which evaluate the "
+            "held-out split each epoch through fit's eval_set)",
         },
         "held_out_epochs": {
             "type": "array",

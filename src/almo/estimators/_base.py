@@ -12,7 +12,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from almo._validation import fail
-from almo.estimators._config import Task, build_config, resolve_mixture_set, resolve_weight_rule
+from almo.estimators._config import (
+    Task,
+    auto_batch_size,
+    build_config,
+    resolve_mixture_set,
+    resolve_weight_rule,
+)
 from almo.estimators._data import (
     check_finite,
     encode_groups,
@@ -44,8 +50,9 @@ class ALMOEstimator(BaseEstimator):
         alpha: float = 1e-3,
         normalize: Any = True,
         max_epochs: int = 100,
-        batch_size: int = 128,
+        batch_size: Any = "auto",
         learning_rate: float = 1e-2,
+        center: bool = True,
         method: str = "auto",
         random_state: Any = None,
         verbose: bool = False,
@@ -62,6 +69,7 @@ class ALMOEstimator(BaseEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.center = center
         self.method = method
         self.random_state = random_state
         self.verbose = verbose
@@ -76,7 +84,7 @@ class ALMOEstimator(BaseEstimator):
         raise NotImplementedError
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, groups: Any = None) -> Any:
+    def fit(self, X: Any, y: Any, groups: Any = None, eval_set: Any = None) -> Any:
         """Train on (X, y), with one objective per loss and group; returns ``self``.
 
         Parameters
@@ -91,6 +99,25 @@ class ALMOEstimator(BaseEstimator):
             group (``"log_loss@group3"``), and the model is trained against the worst mixture
             of them. Routed by scikit-learn's metadata routing once requested with
             ``set_fit_request(groups=True)``.
+        eval_set : tuple (X_eval, y_eval) or (X_eval, y_eval, groups_eval), optional
+            Held-out data (never trained on). On the trainer path the fitted model (the
+            averaged iterate) is evaluated on it at the end of every epoch:
+            ``history_.held_out`` holds one :class:`~almo.ObjectiveReport` per epoch, beside
+            the training data's in ``history_.epochs`` (``history_.held_out_curve()`` and
+            ``history_.train_curve()`` give the normalized curves). Groups are required when
+            ``groups`` is given, and every group needs rows. The exact path has no epochs: the
+            set is checked, and ``objective_losses(X_eval, y_eval, groups_eval)`` gives its
+            values.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from almo.estimators import ALMOClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = ALMOClassifier(method="trainer", max_epochs=4, random_state=0)
+        >>> clf = clf.fit(X[::2], y[::2], groups=y[::2], eval_set=(X[1::2], y[1::2], y[1::2]))
+        >>> len(clf.history_.held_out), clf.history_.held_out_curve().shape
+        (4, (4, 6))
         """
         cfg = build_config(self, self._task)
         X, y = validate_data(
@@ -105,6 +132,7 @@ class ALMOEstimator(BaseEstimator):
             labels, ids = encode_groups(groups, X.shape[0])
             names = group_names(labels)
         self.groups_ = labels
+        held = None if eval_set is None else self._check_eval_set(eval_set)
         raw_family = make_family(cfg.losses, names, None)
         if cfg.normalize is True:
             scales = zero_model_scales(cfg.losses, names, targets, ids, n_outputs)
@@ -133,11 +161,15 @@ class ALMOEstimator(BaseEstimator):
                 cfg.alpha,
                 cfg.hidden,
                 max_epochs=cfg.max_epochs,
-                batch_size=cfg.batch_size,
+                batch_size=auto_batch_size(X.shape[0])
+                if cfg.batch_size is None
+                else cfg.batch_size,
                 learning_rate=cfg.learning_rate,
                 seed=seed,
                 verbose=bool(self.verbose),
                 device=self.device,
+                center=cfg.center,
+                eval_data=held,
             )
         family.to("cpu")
         self.family_ = family
@@ -165,6 +197,68 @@ class ALMOEstimator(BaseEstimator):
             self.objective_names_[int(np.argmax(self.weights_))],
         )
         return self
+
+    def _check_eval_set(self, eval_set: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(X, targets, group ids) of ``eval_set``, checked against the training data."""
+        fix = (
+            "pass eval_set=(X_test, y_test, groups_test)"
+            if self.groups_ is not None
+            else "pass eval_set=(X_test, y_test)"
+        )
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise fail(
+                "eval_set",
+                "be a tuple (X, y) or (X, y, groups)",
+                f"{type(eval_set).__name__} of length {len(eval_set)}"
+                if isinstance(eval_set, (tuple, list))
+                else type(eval_set).__name__,
+                fix,
+            )
+        X_e, y_e = eval_set[0], eval_set[1]
+        g_e = eval_set[2] if len(eval_set) == 3 else None
+        try:
+            X_e = validate_data(self, X_e, reset=False, ensure_all_finite=False, dtype=np.float64)
+        except ValueError as exc:
+            raise fail("eval_set", "hold features like X's", str(exc), fix) from None
+        check_finite(X_e, "eval_set")
+        y_arr = np.asarray(y_e)
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            y_arr = y_arr[:, 0]
+        if y_arr.shape != (X_e.shape[0],):
+            raise fail(
+                "eval_set",
+                f"hold one target per row of its X ({X_e.shape[0]})",
+                f"targets of shape {y_arr.shape}",
+                fix,
+            )
+        targets = self._targets_for_eval(y_arr)
+        ids = None
+        if self.groups_ is None:
+            if g_e is not None:
+                raise fail(
+                    "eval_set",
+                    "hold no groups: the model is fitted without groups",
+                    "group labels",
+                    "pass eval_set=(X_test, y_test), or groups=... to fit",
+                )
+        else:
+            if g_e is None:
+                raise fail(
+                    "eval_set",
+                    "hold the rows' groups: the model is fitted with groups",
+                    "(X, y) only",
+                    fix,
+                )
+            _, ids = encode_groups(g_e, X_e.shape[0], known=self.groups_)
+            missing = np.setdiff1d(np.arange(len(self.groups_)), ids)
+            if missing.size:
+                raise fail(
+                    "eval_set",
+                    "hold rows of every group (each objective needs a value)",
+                    f"no rows of groups {self.groups_[missing].tolist()[:6]}",
+                    "hold out a split stratified by group",
+                )
+        return X_e, targets, ids
 
     # -- scores -------------------------------------------------------------------------------
     def _check_X(self, X: Any) -> np.ndarray:

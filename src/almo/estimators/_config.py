@@ -34,9 +34,30 @@ class Config:
     alpha: float
     normalize: bool | np.ndarray
     max_epochs: int
-    batch_size: int
+    batch_size: int | None  # None: "auto", chosen from the number of rows
     learning_rate: float
     exact: bool  # the certified solver, else the trainer
+    center: bool  # trainer path: centre the inputs (a reparametrization)
+
+
+#: ``batch_size="auto"``: at least this many steps per epoch, batches of at most AUTO_BATCH rows.
+AUTO_STEPS = 16
+AUTO_BATCH = 128
+AUTO_MIN_BATCH = 16
+
+
+def auto_batch_size(n: int) -> int:
+    """Rows per step for ``batch_size="auto"``: ``n / 16`` clipped to [16, 128].
+
+    Small data sets then still take 16 steps per epoch (the trainer's step-size schedule and
+    averaging count in steps), large ones batches of 128 rows.
+
+    Examples
+    --------
+    >>> auto_batch_size(100), auto_batch_size(569), auto_batch_size(1797), auto_batch_size(10**6)
+    (16, 36, 113, 128)
+    """
+    return int(min(AUTO_BATCH, max(AUTO_MIN_BATCH, -(-n // AUTO_STEPS))))
 
 
 def resolve_losses(losses: Any, task: Task) -> tuple[Loss, ...]:
@@ -236,9 +257,26 @@ def build_config(est: Any, task: Task) -> Config:
     alpha = check_number("alpha", est.alpha, "pass e.g. alpha=1e-3 (alpha=0: no ridge)", low=0)
     normalize = resolve_normalize(est.normalize)
     max_epochs = check_integer("max_epochs", est.max_epochs, "pass e.g. max_epochs=100", low=1)
-    batch_size = check_integer("batch_size", est.batch_size, "pass e.g. batch_size=128", low=1)
+    batch_size: int | None = None
+    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
+        batch_size = check_integer(
+            "batch_size", est.batch_size, "pass e.g. batch_size=128 or batch_size='auto'", low=1
+        )
+    if not isinstance(est.center, (bool, np.bool_)):
+        raise fail("center", "be True or False", est.center, "pass center=True")
     lr = check_number(
         "learning_rate", est.learning_rate, "pass e.g. learning_rate=1e-2", low=0, low_open=True
     )
     exact = resolve_method(est.method, losses, hidden)
-    return Config(losses, hidden, penalty, alpha, normalize, max_epochs, batch_size, lr, exact)
+    return Config(
+        losses,
+        hidden,
+        penalty,
+        alpha,
+        normalize,
+        max_epochs,
+        batch_size,
+        lr,
+        exact,
+        bool(est.center),
+    )

@@ -38,10 +38,19 @@ PARAMETERS = """
         losses; an array: these scales.
     max_epochs : int, default 100
         Trainer path: epochs over the data.
-    batch_size : int, default 128
-        Trainer path: rows per step.
+    batch_size : int or "auto", default "auto"
+        Trainer path: rows per step. ``"auto"``: n / 16 clipped to [16, 128], so that small
+        data sets still take 16 steps per epoch (the step-size decay and the averaging count in
+        steps: with 128 rows per step breast cancer takes 5 steps an epoch and ended 6–11%
+        above the certified optimum after 40 epochs, with ``"auto"`` 1–2%).
     learning_rate : float, default 1e-2
         Trainer path: Adam's step size, decayed as (1 + t/T)^(-3/4) with T three epochs.
+    center : bool, default True
+        Trainer path: centre the inputs on the training means before the first layer. A
+        reparametrization: the model, its penalty and the optimum are unchanged (``coef_`` and
+        ``intercept_`` are in the units of X), only the optimizer's path is — the intercept no
+        longer fights the weights when features have large means. The exact path does not
+        need it.
     method : {{"auto", "exact", "trainer"}}, default "auto"
         ``"exact"``: the certified solver :func:`almo.solve_linear` (a linear model with
         losses convex for linear models); ``"trainer"``: :class:`almo.MinimaxTrainer` (any
@@ -77,8 +86,10 @@ ATTRIBUTES = """
         optimum), ``lower_bound``, ``gap``, ``status``, ``method``; None for the trainer.
     solution_ : LinearSolution or None
         Exact path: the solver's full result.
-    history_ : History or None
-        Trainer path: λ and the objectives per step and per epoch (on the training data).
+    history_ : FitHistory or None
+        Trainer path: λ and the objectives per step and per epoch: ``epochs[i].averaged`` on
+        the training data, ``held_out[i]`` on ``fit``'s ``eval_set`` (empty without one);
+        ``train_curve()`` and ``held_out_curve()`` give them as (epochs, p) arrays.
     n_iter_ : int
         Solver iterations (exact) or epochs (trainer).
     coef_, intercept_ : ndarray
