@@ -152,9 +152,9 @@ def test_mixture_target_bad_mixture(mixture):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="SyntheticCorpus.mixture_target checks neither that the mixture is finite (inf/NaN "
-    "reach numpy's multinomial: ValueError 'pvals < 0, pvals > 1 or pvals contains NaNs') nor "
-    "n_docs (-1 gives numpy's ValueError 'n < 0')",
+    reason="SyntheticCorpus.mixture_target does not check that the mixture is finite: inf/NaN "
+    "reach numpy's multinomial (ValueError 'pvals < 0, pvals > 1 or pvals contains NaNs'); "
+    "fix: add `or not np.isfinite(mixture).all()` to its check",
 )
 @pytest.mark.parametrize(("mixture", "n_docs"), [([np.inf, 1, 1], 5), ([np.nan, 1, 1], 5)])
 def test_mixture_target_refuses_non_finite_weights(mixture, n_docs):
