@@ -714,3 +714,41 @@ def test_bad_arrays(stub):
 def test_seed_count_may_be_a_numpy_integer(stub, iris):
     rep = run_compare(iris, seeds=np.int64(2), models=["linear"])
     assert rep.seeds == [0, 1]
+
+
+class EvalStub(Stub):
+    """A stand-in that takes ``eval_set`` and records held-out values per epoch."""
+
+    def fit(self, X, y, groups=None, eval_set=None):
+        super().fit(X, y, groups)
+        Stub.fits[-1]["eval_set"] = eval_set
+        if self.history_ is not None:
+            rng = np.random.default_rng(11)
+            self.history_.held_out = [
+                SimpleNamespace(raw=rng.uniform(0.5, 1.5, len(self.names))) for _ in range(3)
+            ]
+        return self
+
+
+def test_held_out_curves_per_epoch_through_eval_set(iris, monkeypatch):
+    Stub.fits, Stub.history, Stub.certificate = [], 5, None
+    monkeypatch.setattr(run_mod, "_estimator", lambda task, params: EvalStub(task, **params))
+    X, y = iris
+    groups = (X[:, 1] > 3.0).astype(int)
+    rep = compare(
+        X, y, groups, losses=["log_loss"], models=["mlp"], seeds=1, fixed="grid:2", certify=False
+    )
+    fit = Stub.fits[0]
+    X_te, y_te, g_te = fit["eval_set"]  # the held-out split, standardized like the training one
+    assert len(y_te) == rep.config["n_test"] and X_te.shape == (rep.config["n_test"], 4)
+    np.testing.assert_array_equal(np.sort(np.r_[fit["y"], y_te]), np.sort(y))
+    assert np.bincount(np.r_[fit["groups"], g_te]).tolist() == np.bincount(groups).tolist()
+    assert all(f["eval_set"][1] is not None for f in Stub.fits)
+    h = rep.runs_of("mlp", "ALMO")[0].history
+    want = np.random.default_rng(11).uniform(0.5, 1.5, (3, 2)) / stub_scales(0, 2)
+    np.testing.assert_allclose(h["held_out"], want, rtol=1e-14)
+    assert h["held_out_epochs"] == h["epochs"] == [1, 2, 3]
+    fig = rep.figures()["epoch_losses_mlp"]
+    held_line = fig.axes[0].get_lines()[1]
+    np.testing.assert_allclose(held_line.get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(held_line.get_ydata(), want[:, 0], rtol=1e-14)
