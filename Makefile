@@ -37,7 +37,7 @@ format: install
 
 # The peers measured side by side are optional; --no-deps keeps the CPU torch in place.
 bench: install
-	$(PY) -m pip install --quiet --no-deps "POT>=0.9"
+	$(PY) -m pip install --quiet --no-deps "POT>=0.9" "dro==0.4.3"
 	$(PY) benchmarks/run_all.py
 
 clean:
