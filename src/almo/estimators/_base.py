@@ -28,6 +28,7 @@ from almo.estimators._data import (
     zero_model_scales,
 )
 from almo.estimators._paths import FitResult, Problem, fit_exact, fit_trainer
+from almo.exceptions import ALMOValueError
 from almo.report import ObjectiveReport
 
 logger = logging.getLogger("almo.estimators")
@@ -231,7 +232,10 @@ class ALMOEstimator(BaseEstimator):
                 f"targets of shape {y_arr.shape}",
                 fix,
             )
-        targets = self._targets_for_eval(y_arr)
+        try:
+            targets = self._targets_for_eval(y_arr)
+        except ALMOValueError as exc:
+            raise fail("eval_set", "hold targets like fit's y", str(exc), fix) from None
         ids = None
         if self.groups_ is None:
             if g_e is not None:
@@ -249,7 +253,12 @@ class ALMOEstimator(BaseEstimator):
                     "(X, y) only",
                     fix,
                 )
-            _, ids = encode_groups(g_e, X_e.shape[0], known=self.groups_)
+            try:
+                _, ids = encode_groups(g_e, X_e.shape[0], known=self.groups_)
+            except ALMOValueError as exc:
+                raise fail(
+                    "eval_set", "hold group labels like fit's groups", str(exc), fix
+                ) from None
             missing = np.setdiff1d(np.arange(len(self.groups_)), ids)
             if missing.size:
                 raise fail(
