@@ -323,3 +323,47 @@ def test_unfitted_estimators_refuse_to_predict():
             est.predict(X)
     with pytest.raises(NotFittedError):
         ALMOClassifier().worst_case_loss(X, y)
+
+
+# -- compare hands the held-out split to the estimators ----------------------------------------
+def test_compare_fit_passes_eval_set_only_to_estimators_that_take_it(split):
+    from almo.comparison.run import _fit
+
+    Xa, ya, ga, Xb, yb, gb = split
+    seen = {}
+
+    class Plain:
+        def fit(self, X, y, groups=None):
+            seen["plain"] = groups is not None
+            return self
+
+    class Curves:
+        def fit(self, X, y, groups=None, eval_set=None):
+            seen["curves"] = len(eval_set)
+            return self
+
+    _fit(Plain(), Xa, ya, ga, (Xb, yb, gb))
+    _fit(Curves(), Xa, ya, ga, (Xb, yb, gb))
+    assert seen == {"plain": True, "curves": 3}
+
+
+def test_compare_history_holds_a_held_out_row_per_epoch(trained, split):
+    from almo.comparison.run import _history
+
+    *_, Xb, yb, gb = split
+    held = trained.objective_losses(Xb, yb, gb)
+    h = _history(trained, trained.scales_, held.normalized)
+    assert h["held_out_epochs"] == h["epochs"] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(h["held_out"], trained.history_.held_out_curve(), rtol=1e-12)
+    np.testing.assert_allclose(h["held_out"][-1], held.normalized, rtol=1e-10)
+
+
+def test_epoch_plot_legend_says_which_split_each_line_is():
+    from almo.plots import plot_epoch_losses
+
+    curves = plot_epoch_losses([1, 2, 3], np.ones((3, 2)), np.ones((3, 2)), ["a", "b"])
+    assert curves.legends[0].get_title().get_text().endswith("dashed: held-out split")
+    point = plot_epoch_losses(
+        [1, 2, 3], np.ones((3, 2)), np.ones((1, 2)), ["a", "b"], held_out_epochs=[3]
+    )
+    assert point.legends[0].get_title().get_text().endswith("◆: held-out split")
