@@ -604,3 +604,57 @@ def test_make_predictor_clones_and_refuses():
     for bad in ("HGB", "xgboost", object(), None, 3):
         with pytest.raises(ALMOValueError, match="`predictor` must be 'hgb', 'lightgbm'"):
             make_predictor(bad)
+
+
+# --- round 1's Dirichlet, progress bars -----------------------------------------------------
+
+
+@pytest.mark.parametrize("concentration", [0.5, 4.0])
+def test_round_one_draws_are_centred_on_the_shares(concentration):
+    """Random search's runs are round 1's draws: Monte Carlo mean within 4 standard errors of
+    the normalized shares, and variances those of Dir(c·k·s) (scipy) within 15%."""
+    shares = np.array([4.0, 2.0, 1.0, 1.0])
+    res = random_search(lambda w: 0.0, shares, 1500, concentration=concentration, seed=0)
+    W = np.stack([r.weights for r in res.runs])
+    on_simplex(W)
+    alpha = dirichlet_alpha(shares, concentration)
+    var = scipy_dirichlet.var(alpha)
+    se = np.sqrt(var / len(W))
+    assert np.all(np.abs(W.mean(axis=0) - shares / shares.sum()) < 4 * se)
+    np.testing.assert_allclose(W.var(axis=0), var, rtol=0.15)
+
+
+def test_progress_bars_only_when_verbose(capsys):
+    climb(noisy, np.full(3, 1 / 3), 7, n_candidates=30, seed=0, verbose=False)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    climb(noisy, np.full(3, 1 / 3), 7, n_candidates=30, seed=0, verbose=True)
+    err = capsys.readouterr().err
+    assert "climb" in err and "round 1" in err and "round 3" in err
+
+
+@FEW
+@given(budget=st.integers(3, 12), n_rounds=st.integers(1, 3), seed=st.integers(0, 99))
+def test_compare_methods_spends_the_budget_in_every_search(budget, n_rounds, seed):
+    from almo.search import compare_methods
+
+    counter = Counting(lambda w, s: linear(w, s))
+    rounds = (4, 2, 1)[:n_rounds]
+    report, results = compare_methods(
+        counter,
+        np.full(4, 0.25),
+        budget,
+        methods=("climb", "uniform", "proportional", "random", "regmix"),
+        rounds=rounds,
+        n_candidates=30,
+        predictor=LinearRegression(),
+        seed=seed,
+    )
+    calls = {r.method: r.proxy_calls for r in report.rows}
+    assert calls == {"climb": budget, "random": budget, "regmix": budget, "uniform": 1,
+                     "proportional": 1}  # fmt: skip
+    assert len(counter.calls) == 3 * budget + 2
+    assert [r.n_runs for r in results["climb"].rounds] == split_budget(budget, rounds)
+    for res in results.values():
+        on_simplex(res.weights, atol=1e-9)
+        on_simplex(np.stack([r.weights for r in res.runs]))

@@ -759,3 +759,45 @@ def test_doremi_weights_are_a_smoothed_distribution_over_the_clusters():
     assert last.sum() == pytest.approx(1.0, abs=1e-9) and last.min() >= 0.1 / 3 - 1e-12
     assert res.info["steps"] == 8 and res.info["smoothing"] == 0.1
     assert res.proxy_calls == 0 and res.rounds == []
+
+
+@FEW
+@given(
+    raw=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda x: sum(x) > 0.01),
+    seed=st.integers(0, 2**16),
+    s=st.floats(0.01, 2.0),
+    n=st.integers(1, 60),
+)
+def test_a_proxy_run_is_the_smoothed_count_model_of_its_seeded_sample(raw, seed, s, n):
+    """The run's loss recomputed by hand from the sample it trains on (SourceData.sample with the
+    run's seed), decoded into (previous token, token) pairs and counted in dictionaries."""
+    w = np.array(raw) / sum(raw)
+    proxy = NGramProxy(TEXTS, LABELS, TARGET, n_tokens=n, smoothing=s)
+    sample = proxy.data.sample(w, n, np.random.default_rng(seed))
+    v = proxy.data.vocab_size
+    pair = Counter(zip((sample // v).tolist(), (sample % v).tolist(), strict=True))
+    ctx = Counter((sample // v).tolist())
+    vocab = {}
+    for doc in TEXTS + TARGET:
+        for tok in doc.split():
+            vocab.setdefault(tok, len(vocab))
+    losses = []
+    for doc in TARGET:
+        prev = v
+        for tok in doc.split():
+            i = vocab[tok]
+            losses.append(-np.log((pair[(prev, i)] + s) / (ctx[prev] + v * s)))
+            prev = i
+    assert proxy(w, seed=seed) == pytest.approx(np.mean(losses), rel=1e-12)
+    # Only clusters with weight contribute documents to the sample.
+    allowed = {int(p) for c in np.flatnonzero(w > 0) for d in proxy.data.doc_pairs[c] for p in d}
+    assert set(sample.tolist()) <= allowed
+
+
+def test_torch_proxy_runs_differ_by_seed_and_prefer_the_target_cluster():
+    texts = ["a b a b a b", "b a b a", "c d c d c d", "d c d c"]
+    proxy = TorchProxy(texts, [0, 0, 1, 1], ["a b a b"], n_tokens=40, steps=40, batch_size=16)
+    good = proxy([1.0, 0.0], seed=0)
+    assert good < proxy([0.0, 1.0], seed=0)
+    assert good != proxy([1.0, 0.0], seed=1)
+    assert good == proxy([1.0, 0.0], seed=0)

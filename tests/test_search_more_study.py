@@ -608,3 +608,19 @@ def test_methods_list_matches_the_library():
     assert set(METHODS) == {"climb", "uniform", "proportional", "random", "regmix", "doremi"}
     status, text, _ = run_cli(["--help"])
     assert status == 0 and ",".join(METHODS) in text.replace("\n", "").replace(" ", "")
+
+
+def test_agnostic_search_is_independent_of_the_workers():
+    from joblib import parallel_config
+
+    kw = {"rounds": (2, 1), "seed": 5, **QUICK}
+    one = agnostic_search(three_targets, SHARES, Simplex(3), 6, n_jobs=1, **kw)
+    with parallel_config(backend="threading"):
+        two = agnostic_search(three_targets, SHARES, Simplex(3), 6, n_jobs=2, **kw)
+    assert [r.weights for r in one.rows] == [r.weights for r in two.rows]
+    assert [r.per_target for r in one.rows] == [r.per_target for r in two.rows]
+
+
+def test_without_quiet_the_command_shows_progress(tmp_path):
+    status, _, err = run_cli([*SMALL[:-1], "--methods", "climb", "--json", "--out", str(tmp_path)])
+    assert status == 0 and "round 1" in err
