@@ -48,6 +48,7 @@ TIERS: dict[str, dict[str, list[str]]] = {
         "minimax_sources": ["--quick"],
         "scaling": [],
         "search": ["--quick"],
+        "estimators": [],
     },
     "quick": {},
     "full": {},
@@ -62,6 +63,7 @@ ORDER = [
     "minimax_sources",
     "convergence",
     "heldout",
+    "estimators",
     "search",
 ]
 
