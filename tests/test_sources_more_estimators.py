@@ -340,14 +340,19 @@ def test_more_bad_input_names_the_argument(call, argument):
         call()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulate_estimators does not check `which` (check_which is never called): an "
-    "unknown metric is recorded as zeros, and a bare string is split into letters",
+@pytest.mark.parametrize(
+    ("which", "found"), [(("l2", "bogus"), "['bogus']"), ("l2", "'l2'"), (None, "None")]
 )
-@pytest.mark.parametrize("which", [("l2", "bogus"), "l2"])
-def test_unknown_metrics_are_refused_by_name(which):
-    with pytest.raises(ALMOValueError, match="`which`"):
+def test_unknown_metrics_are_refused_by_name(which, found):
+    with pytest.raises(ALMOValueError, match="`which` must ") as e:
         simulate_estimators(
             zipf(5), alpha=0.5, n=10, generations=1, replicates=2, weight=0.5, which=which
         )
+    assert f"found {found}. Fix:" in str(e.value)
+
+
+def test_only_the_metrics_asked_for_are_recorded():
+    out = simulate_estimators(
+        zipf(5), alpha=0.5, n=10, generations=1, replicates=2, weight=0.5, which=["tv"]
+    )
+    assert all(set(res.metrics) == {"tv"} for res in out.values())

@@ -1,7 +1,7 @@
 """Models, metrics and the minimax arm: the tempered family's entropy and order, Zipf's ratios,
 a metric cache shared across sample sizes, results that do not alias the work buffer, the
 collapse of a model without true data seen through every metric at once, the minimax arms'
-records, and refusals of bad input by name (with the gaps found written as strict xfails)."""
+records, and refusals of bad input by name."""
 
 from __future__ import annotations
 
@@ -249,67 +249,85 @@ def test_minimax_refuses_bad_input_by_name(kwargs, argument):
         simulate_minimax(zipf(5), **{**base, **kwargs})
 
 
-# --------------------------------------------------------------------------- gaps found
+# --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tail_tokens does not check `fraction`: NaN raises numpy's 'cannot convert float "
-    "NaN to integer', and a negative fraction silently returns one token",
-)
-@pytest.mark.parametrize("fraction", [float("nan"), -0.5])
-def test_tail_tokens_refuses_a_bad_fraction(fraction):
-    with pytest.raises(ALMOValueError, match="`fraction`"):
-        tail_tokens(zipf(10), fraction)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="categorical_metrics does not check `which`: unknown names are ignored (an empty "
-    "dict comes back) and a truth of another size fails inside numpy broadcasting",
-)
 @pytest.mark.parametrize(
-    ("args", "argument"),
+    ("fraction", "found"), [(float("nan"), "nan"), (-0.5, "-0.5"), (1.5, "1.5"), ("0.1", "'0.1'")]
+)
+def test_tail_tokens_refuses_a_bad_fraction(fraction, found):
+    with pytest.raises(
+        ALMOValueError, match=r"`fraction` must be a finite number in \[0, 1\]"
+    ) as e:
+        tail_tokens(zipf(10), fraction)
+    assert f"found {found}. Fix:" in str(e.value)
+
+
+def test_tail_tokens_at_the_ends_of_the_fraction_range():
+    p = zipf(10)
+    assert tail_tokens(p, 0.0).tolist() == [9]  # at least one token: the rarest
+    assert tail_tokens(p, 1.0).tolist() == list(range(10))
+
+
+@pytest.mark.parametrize(
+    ("args", "argument", "found"),
     [
-        ((np.full((1, 4), 0.25), zipf(4), ["l2", "bogus"]), "which"),
-        ((np.full((2, 3), 1 / 3), zipf(4)), "p_star"),
+        ((np.full((1, 4), 0.25), zipf(4), ["l2", "bogus"]), "which", "['bogus']"),
+        ((np.full((1, 4), 0.25), zipf(4), "l2"), "which", "'l2'"),
+        ((np.full((2, 3), 1 / 3), zipf(4)), "p_star", "(4,)"),
+        ((np.full(4, 0.25), zipf(4)), "probs", "(4,)"),
     ],
 )
-def test_categorical_metrics_refuse_bad_input_by_name(args, argument):
-    with pytest.raises(ALMOValueError, match=f"`{argument}`"):
+def test_categorical_metrics_refuse_bad_input_by_name(args, argument, found):
+    with pytest.raises(ALMOValueError, match=f"`{argument}` must ") as e:
         categorical_metrics(*args)
+    assert f"found {found}. Fix:" in str(e.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulate_minimax checks neither `seed` (numpy's 'expected non-negative integer') "
-    "nor the types of `epochs` and `alpha_min` (TypeError from int() and from <=)",
-)
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
-    [({"seed": -1}, "seed"), ({"epochs": None}, "epochs"), ({"alpha_min": "half"}, "alpha_min")],
+    [
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"epochs": None}, "epochs"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": "all"}, "batch_size"),
+        ({"replicates": 2.5}, "replicates"),
+        ({"alpha_min": "half"}, "alpha_min"),
+        ({"alpha_min": float("nan")}, "alpha_min"),
+        ({"alpha_max": 1.5}, "alpha_max"),
+        ({"alpha_min": 0.8, "alpha_max": 0.6}, "alpha_min"),
+    ],
 )
 def test_minimax_refuses_bad_seeds_and_types_by_name(kwargs, argument):
     base = dict(alpha=0.5, n=20, generations=1, replicates=1, epochs=1)
-    with pytest.raises(ALMOValueError, match=f"`{argument}`"):
+    with pytest.raises(ALMOValueError, match=f"`{argument}` must .*; found .*Fix:"):
         simulate_minimax(zipf(5), **{**base, **kwargs})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UnigramLogits does not check `vocab`: a negative size fails in torch.zeros with a "
-    "RuntimeError",
-)
-def test_unigram_logits_refuse_a_negative_vocabulary():
-    with pytest.raises(ALMOValueError, match="`vocab`"):
-        UnigramLogits(-1)
+@pytest.mark.parametrize("vocab", [-1, 0, 2.5, "3", None, True])
+def test_unigram_logits_refuse_a_bad_vocabulary(vocab):
+    with pytest.raises(ALMOValueError, match=r"`vocab` must be an integer >= 1; found .*Fix:"):
+        UnigramLogits(vocab)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gaussian_metrics checks no shapes: a (1, 3, 3) covariance against a 2-dimensional "
-    "truth fails inside numpy broadcasting",
+def test_unigram_logits_take_an_integral_float():
+    model = UnigramLogits(3.0)
+    assert model.logits.shape == (3,) and torch.all(model.logits == 0)
+
+
+@pytest.mark.parametrize(
+    ("means", "covs", "mean0", "cov0", "argument", "found"),
+    [
+        (np.zeros((1, 2)), np.zeros((1, 3, 3)), np.zeros(2), np.eye(2), "covs", "(1, 3, 3)"),
+        (np.zeros((2, 2)), np.zeros((1, 2, 2)), np.zeros(2), np.eye(2), "covs", "(1, 2, 2)"),
+        (np.zeros((1, 3)), np.zeros((1, 2, 2)), np.zeros(2), np.eye(2), "means", "(1, 3)"),
+        (np.zeros(2), np.zeros((1, 2, 2)), np.zeros(2), np.eye(2), "means", "(2,)"),
+        (np.zeros((1, 2)), np.zeros((1, 2, 2)), np.zeros(2), np.eye(3), "true_cov", "(3, 3)"),
+        (np.zeros((1, 2)), np.zeros((1, 2, 2)), np.zeros((1, 2)), np.eye(2), "true_mean", "(1, 2)"),
+    ],
 )
-def test_gaussian_metrics_refuse_mismatched_dimensions():
-    with pytest.raises(ALMOValueError, match="`covs`"):
-        gaussian_metrics(np.zeros((1, 2)), np.zeros((1, 3, 3)), np.zeros(2), np.eye(2))
+def test_gaussian_metrics_refuse_mismatched_dimensions(means, covs, mean0, cov0, argument, found):
+    with pytest.raises(ALMOValueError, match=f"`{argument}` must ") as e:
+        gaussian_metrics(means, covs, mean0, cov0)
+    assert f"found {found}. Fix:" in str(e.value)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from matplotlib import colormaps
 from matplotlib.colors import to_rgba
 
+from almo.exceptions import ALMOValueError
 from almo.sources import CollapseResult, regime_boundaries, regime_map, zipf
 from almo.sources.palette import ALPHA_CMAP, BAND_ALPHA, COLORS, alpha_color, color_of
 from almo.sources.plots import (
@@ -131,14 +132,16 @@ def test_colours_do_not_depend_on_the_process():
     assert out.stdout.strip().split("|") == here
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="alpha_color clips with min/max, which pass NaN through: a NaN α is drawn in the "
-    "colour map's transparent 'bad' colour instead of being refused",
-)
-def test_a_nan_alpha_is_refused():
-    with pytest.raises(ValueError, match="alpha"):
-        alpha_color(float("nan"))
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), "half", None])
+def test_a_nan_alpha_is_refused(alpha):
+    # NaN would be drawn in the colour map's transparent "bad" colour; it is refused by name.
+    with pytest.raises(ALMOValueError, match=r"`alpha` must be a finite number; found .*Fix:"):
+        alpha_color(alpha)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 1.5])
+def test_finite_alphas_outside_the_unit_interval_are_clipped(alpha):
+    assert alpha_color(alpha) == alpha_color(min(max(alpha, 0.0), 1.0))
 
 
 # --------------------------------------------------------------------------- curves

@@ -378,12 +378,18 @@ def test_bad_input_names_the_argument(call, argument):
         call()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Schedule.values broadcasts fn's output without checking its shape: a custom fn "
-    "with the wrong length raises numpy's ValueError, not an ALMOValueError naming it",
-)
 def test_a_custom_schedule_of_the_wrong_length_is_refused_by_name():
     s = Schedule(lambda t: np.array([0.1, 0.2]), "two values")
-    with pytest.raises(ALMOValueError, match="schedule"):
+    with pytest.raises(
+        ALMOValueError, match=r"`fn` must return one value per generation 0\.\.4"
+    ) as err:
         s.values(4)
+    message = str(err.value)
+    assert "found (2,)" in message and "'two values'" in message and "Fix:" in message
+    # a single value is a constant schedule; one per generation passes through
+    assert Schedule(lambda t: np.array([0.3]), "one").values(2).tolist() == [0.3, 0.3, 0.3]
+    assert Schedule(lambda t: 0.1 * t, "linear").values(2).tolist() == [0.0, 0.1, 0.2]
+    with pytest.raises(ALMOValueError, match="`fn` must return numbers"):
+        Schedule(lambda t: ["a"] * len(t), "words").values(2)
+    with pytest.raises(ALMOValueError, match="`generations`"):
+        s.values(-1)

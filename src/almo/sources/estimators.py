@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 
 from almo._validation import check_integer, fail
 from almo.sources.categorical import check_distribution
-from almo.sources.metrics import CATEGORICAL_METRICS, categorical_metrics
+from almo.sources.metrics import CATEGORICAL_METRICS, categorical_metrics, check_which
 from almo.sources.schedules import ScheduleLike, alpha_values, n_values
 from almo.sources.simulate import CollapseResult
 from almo.sources.theory import collision_gap
@@ -373,6 +373,7 @@ def simulate_estimators(
     names = [check_estimator(e) for e in estimators]
     if not names:
         raise fail("estimators", "name at least one estimator", estimators, "pass ESTIMATORS")
+    which = check_which(which)
     replicates = check_integer("replicates", replicates, "pass e.g. replicates=100")
     seed = check_integer("seed", seed, "pass a non-negative integer, e.g. seed=0", low=0)
     a = alpha_values(alpha, generations)

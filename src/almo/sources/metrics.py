@@ -59,8 +59,15 @@ def tail_tokens(p_star: np.ndarray, fraction: float = 0.1) -> np.ndarray:
     >>> tail_tokens(np.array([0.4, 0.1, 0.3, 0.2]), 0.5).tolist()
     [1, 3]
     """
+    frac = check_number(
+        "fraction",
+        fraction,
+        "pass the share of the vocabulary to keep, e.g. fraction=0.1",
+        low=0.0,
+        high=1.0,
+    )
     p = np.asarray(p_star, dtype=float)
-    k = max(1, int(np.ceil(fraction * p.shape[-1])))
+    k = max(1, int(np.ceil(frac * p.shape[-1])))
     return np.sort(np.argsort(p, kind="stable")[:k])
 
 
@@ -130,8 +137,23 @@ def categorical_metrics(
     (0.125, 0.1438)
     """
     check_kl_smoothing(kl_smoothing)
+    which = check_which(which)
     p = np.asarray(probs, dtype=float)
     q = np.asarray(p_star, dtype=float)
+    if p.ndim != 2:
+        raise fail(
+            "probs",
+            "be a 2-d array of shape (replicates, vocabulary)",
+            p.shape,
+            "pass one distribution per row, e.g. probs[None] for a single one",
+        )
+    if q.shape != p.shape[1:]:
+        raise fail(
+            "p_star",
+            f"be a 1-d array with one entry per column of `probs` ({p.shape[1]})",
+            q.shape,
+            "pass the true distribution over the same vocabulary as `probs`",
+        )
     out: dict[str, np.ndarray] = {}
     if "l2" in which or "tv" in which:
         diff = p - q
@@ -283,6 +305,7 @@ def gaussian_metrics(
     cov = np.asarray(covs, dtype=float)
     mu0 = np.asarray(true_mean, dtype=float)
     cov0 = np.asarray(true_cov, dtype=float)
+    _check_gaussian_shapes(mu, cov, mu0, cov0)
     mean_error = ((mu - mu0) ** 2).sum(axis=-1)
     var_error = ((cov - cov0) ** 2).sum(axis=(-2, -1))
     root0 = _sqrtm_psd(cov0)
@@ -295,6 +318,30 @@ def gaussian_metrics(
         "var_error": var_error,
         "w2": mean_error + np.maximum(bures, 0.0),
     }
+
+
+def _check_gaussian_shapes(
+    mu: np.ndarray, cov: np.ndarray, mu0: np.ndarray, cov0: np.ndarray
+) -> None:
+    """Refuse by name the shapes that would otherwise fail inside numpy broadcasting."""
+    if mu0.ndim != 1:
+        raise fail("true_mean", "be a 1-d array (d,)", mu0.shape, "pass μ* as a vector")
+    d = mu0.shape[0]
+    r = mu.shape[0] if mu.ndim == 2 else None
+    checks = [
+        ("true_cov", cov0.shape == (d, d), f"({d}, {d})", "pass Σ* as a (d, d) matrix"),
+        ("means", r is not None and mu.shape[1] == d, f"(R, {d})", "pass one mean per row"),
+        ("covs", cov.shape == (r, d, d), f"({r}, {d}, {d})", "pass one (d, d) matrix per mean"),
+    ]
+    for name, ok, shape, fix in checks:
+        if not ok:
+            found = {"true_cov": cov0, "means": mu, "covs": cov}[name].shape
+            raise fail(
+                name,
+                f"have shape {shape} to match `true_mean` of dimension d = {d}",
+                found,
+                fix,
+            )
 
 
 def _sqrtm_psd(a: np.ndarray) -> np.ndarray:

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from almo._validation import check_positive, fail
+from almo._validation import check_integer, check_number, check_positive, fail
 from almo.sources.base import tempered
 from almo.sources.categorical import check_distribution
 from almo.sources.metrics import CATEGORICAL_METRICS, categorical_metrics
@@ -94,6 +94,7 @@ class UnigramLogits(torch.nn.Module):
 
     def __init__(self, vocab: int) -> None:
         super().__init__()
+        vocab = check_integer("vocab", vocab, "pass the vocabulary size, e.g. UnigramLogits(100)")
         self.logits = torch.nn.Parameter(torch.zeros(vocab))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -183,17 +184,27 @@ def simulate_minimax(
     v = p_star.shape[0]
     a = alpha_values(alpha, generations)
     ns = n_values(n, generations)
-    if not 0.0 <= alpha_min <= alpha_max <= 1.0:
+    alpha_min = check_number(
+        "alpha_min", alpha_min, "pass a fraction, e.g. alpha_min=0.5", low=0.0, high=1.0
+    )
+    alpha_max = check_number(
+        "alpha_max", alpha_max, "pass a fraction, e.g. alpha_max=1.0", low=0.0, high=1.0
+    )
+    if alpha_min > alpha_max:
         raise fail(
             "alpha_min",
             "satisfy 0 <= alpha_min <= alpha_max <= 1",
             (alpha_min, alpha_max),
             "pass e.g. alpha_min=0.5, alpha_max=1.0",
         )
-    batch_size = int(ns.max()) if batch_size is None else batch_size
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("replicates", replicates)):
-        if int(value) != value or value < 1:
-            raise fail(name, "be an integer >= 1", value, f"pass e.g. {name}=10")
+    epochs = check_integer("epochs", epochs, "pass e.g. epochs=10")
+    replicates = check_integer("replicates", replicates, "pass e.g. replicates=3")
+    batch_size = (
+        int(ns.max())
+        if batch_size is None
+        else check_integer("batch_size", batch_size, "pass e.g. batch_size=64, or None")
+    )
+    seed = check_integer("seed", seed, "pass a non-negative integer, e.g. seed=0", low=0)
     check_positive("lr", lr)
     check_positive("lambda_lr", lambda_lr)
     pen_beta, pen_fn, pen_label = _resolve_penalty(penalty)

@@ -19,6 +19,8 @@ import math
 
 import matplotlib
 
+from almo._validation import check_number
+
 __all__ = ["ALPHA_CMAP", "BAND_ALPHA", "COLORS", "alpha_color", "color_of"]
 
 #: The colour of each named curve (policies, estimators of :mod:`almo.sources.estimators`,
@@ -56,14 +58,18 @@ _FALLBACK = ("#bcbd22", "#393b79", "#8c6d31", "#843c39", "#7b4173", "#5254a3")
 
 
 def alpha_color(alpha: float) -> tuple[float, float, float, float]:
-    """The RGBA colour of a true-data fraction α in [0, 1] (values outside are clipped).
+    """The RGBA colour of a true-data fraction α in [0, 1] (finite values outside are clipped).
+
+    NaN, infinities and non-numbers are refused: NaN would otherwise be drawn in the colour
+    map's transparent "bad" colour.
 
     Examples
     --------
     >>> len(alpha_color(0.5))
     4
     """
-    x = min(max(float(alpha), 0.0), 1.0)
+    x = check_number("alpha", alpha, "pass the true-data fraction α in [0, 1], e.g. 0.2")
+    x = min(max(x, 0.0), 1.0)
     x = math.log1p(50.0 * x) / math.log(51.0)
     return tuple(matplotlib.colormaps[ALPHA_CMAP](0.05 + 0.85 * x))  # type: ignore[return-value]
 

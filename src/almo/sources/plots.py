@@ -336,7 +336,10 @@ def figure_regime_map(regime_map: Any, title: str | None = None) -> Figure:
             for j, a in enumerate(m.a):
                 ax.text(a, b, initials[m.regimes[i][j]], ha="center", va="center", fontsize=7)
         for (xs, ys, label), ls in zip(
-            regime_boundaries(float(m.a.max()), float(m.b.max())), styles, strict=False
+            # A map of shrinking sizes (every b < 0) shows no boundary: the axis limits clip them.
+            regime_boundaries(float(m.a.max()), max(float(m.b.max()), 0.0)),
+            styles,
+            strict=False,
         ):
             ax.plot(xs, ys, color="black", lw=1.6, ls=ls, label=label)
         ax.set_xlim(a_edges[0], a_edges[-1])

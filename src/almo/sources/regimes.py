@@ -62,6 +62,7 @@ def regime(a: float, b: float, tol: float = 1e-12) -> str:
     """
     a = check_number("a", a, "pass a decay exponent >= 0, e.g. a=0.5", low=0.0)
     b = check_number("b", b, "pass a growth exponent, e.g. b=1.0")
+    tol = check_number("tol", tol, "pass a tolerance >= 0, e.g. the default tol=1e-12", low=0.0)
     if a <= 1.0 + tol:  # Σ α_t = ∞
         if b > a + tol:
             return "consistency"
@@ -115,7 +116,8 @@ class RegimeMap:
         The same from the simulation (log of the ratio of the means over replicates) and its
         standard error (delta method over replicates); None when no replicates were run.
     regimes : list of list of str
-        :func:`regime` of each cell.
+        :func:`regime` of each cell; ``collapse`` everywhere when α_0 = 0 (no real data at
+        all, so R_t → c whatever a and b).
     settings : dict
         α_0, n_0, T, R, the seed and c.
 
@@ -168,7 +170,8 @@ def regime_map(
     a_values, b_values : sequence of float
         Decay exponents a ≥ 0 of α_t and growth exponents b of n_t.
     alpha0, n0 : float, int
-        α_0 in [0, 1] and n_0 ≥ 1.
+        α_0 in [0, 1] and n_0 ≥ 1. With α_0 = 0 there is no real data after generation 0:
+        every cell collapses, and is labelled so.
     generations : int
         T.
     replicates : int
@@ -237,7 +240,10 @@ def regime_map(
                 se[i, j] = d.std(ddof=1) / np.sqrt(replicates) if replicates > 1 else 0.0
             bar.update(1)
     bar.close()
-    regimes = [[regime(float(a), float(b)) for a in a_arr] for b in b_arr]
+    if alpha0 == 0.0:  # α_t = 0 for every t: pure resampling, R_t → c whatever (a, b)
+        regimes = [["collapse"] * len(a_arr) for _ in b_arr]
+    else:
+        regimes = [[regime(float(a), float(b)) for a in a_arr] for b in b_arr]
     settings = {
         "alpha0": alpha0,
         "n0": n0,

@@ -65,9 +65,35 @@ class Schedule:
     label: str
 
     def values(self, generations: int) -> np.ndarray:
-        """The values for generations 0..``generations`` (float64, shape (generations + 1,))."""
-        t = np.arange(int(generations) + 1)
-        out = np.asarray(self.fn(t), dtype=float)
+        """The values for generations 0..``generations`` (float64, shape (generations + 1,)).
+
+        ``fn`` may return one value per generation or a single value (used for all of them);
+        anything else is refused by name rather than left to numpy's broadcasting.
+
+        Examples
+        --------
+        >>> Schedule(lambda t: 2.0, "two").values(2).tolist()
+        [2.0, 2.0, 2.0]
+        """
+        generations = check_integer("generations", generations, "pass e.g. generations=50", low=0)
+        t = np.arange(generations + 1)
+        fix = (
+            "make fn map the array t = 0..T of generation indices to an array of the same "
+            "shape, e.g. Schedule(lambda t: 0.5 / (t + 1), '0.5/(t+1)')"
+        )
+        raw = self.fn(t)
+        try:
+            out = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError):
+            raise fail("fn", f"return numbers (schedule {self.label!r})", raw, fix) from None
+        if out.shape not in ((), (1,), t.shape):
+            raise fail(
+                "fn",
+                f"return one value per generation 0..{generations}, shape {t.shape}, or a "
+                f"single value (schedule {self.label!r})",
+                out.shape,
+                fix,
+            )
         return np.broadcast_to(out, t.shape).astype(float)
 
     def __repr__(self) -> str:
