@@ -2,8 +2,7 @@
 
 Every public entry point of ``almo.sources`` is given wrong values; the error must be an
 :class:`~almo._validation.ALMOValueError` whose message names the argument (in backquotes),
-shows what was found and suggests a fix. Inputs that still escape as bare NumPy or Python
-errors are listed as strict xfails at the end.
+shows what was found and suggests a fix.
 """
 
 from __future__ import annotations
