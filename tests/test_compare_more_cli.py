@@ -148,31 +148,16 @@ def test_flag_errors_come_before_any_work(stub, tmp_path, capsys, argv):
     assert not (tmp_path / "o").exists()  # --out is made only once the flags are good
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--fixed is parsed only after the first model of the first seed is trained (its "
-    "objective names fix p), so a typo costs a training run before the error",
-)
 def test_fixed_typo_fails_before_training(stub, tmp_path, capsys):
     error_of(quick(tmp_path, "--fixed", "mesh"), capsys)
     assert Stub.fits == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fix of a bad --fixed is written for Python ('pass e.g. 'grid:3' ... or an "
-    "array of shape (K, p)'), not as the flag",
-)
 def test_fixed_fix_names_the_flag(stub, tmp_path, capsys):
     err = error_of(quick(tmp_path, "--fixed", "mesh"), capsys)
     assert "--fixed grid:3" in err.split("Fix:", 1)[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="box bounds that hold no mixture of the p objectives (p·U < 1) reach BoxSimplex, "
-    "whose error names `lower, upper` and a Python fix instead of --mixture",
-)
 def test_infeasible_box_names_mixture(stub, tmp_path, capsys):
     err = error_of(quick(tmp_path, "--mixture", "0,0.2"), capsys)  # 3 objectives: 3 · 0.2 < 1
     assert "`--mixture`" in err
@@ -347,11 +332,6 @@ def test_config_keys_with_dashes_and_flags_win(stub, tmp_path, capsys):
     assert c["models"] == ["linear"]  # the flag wins
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a flag given with its default value (--seeds 3) is taken for an absent flag, so "
-    "the --config file overrides it although the help says flags override the file",
-)
 def test_config_loses_to_a_flag_equal_to_the_default(stub, tmp_path, capsys):
     cfg = toml(tmp_path, "seeds = 2\n")
     cli(quick(tmp_path, "--config", str(cfg), "--seeds", "3"), capsys)
@@ -629,3 +609,108 @@ def test_real_run_in_a_subprocess_without_a_terminal(tmp_path):
         "objectives_by_model.png",
         "pareto.png",
     ]
+
+
+# ------------------------------------------------------------------------------ checks before work
+def test_repeated_loss_fix_names_the_flag(stub, tmp_path, capsys):
+    err = error_of(quick(tmp_path, "--losses", "log_loss,hinge,log_loss"), capsys)
+    assert err.split("Fix:", 1)[1].strip() == "pass each loss once: --losses log_loss,hinge"
+
+
+def test_lattice_too_large_fix_names_the_flag(stub, tmp_path, capsys):
+    err = error_of(quick(tmp_path, "--fixed", "grid:100"), capsys)
+    assert "--fixed dirichlet:8" in err.split("Fix:", 1)[1]
+    assert Stub.fits == []
+
+
+@pytest.mark.parametrize(
+    ("bounds", "ok"),
+    [("0,0.2", False), ("0.4,1", False), ("0,0.34", True), ("0.33,0.5", True), ("0.2,0.3", False)],
+)
+def test_box_bounds_rule_with_three_objectives(stub, tmp_path, capsys, bounds, ok):
+    """L·p ≤ 1 ≤ U·p with p = 3: the boundary cases on each side."""
+    argv = quick(tmp_path, "--mixture", bounds)
+    if ok:
+        assert cli(argv, capsys)[0] == 0
+        return
+    err = error_of(argv, capsys)
+    assert "`--mixture` must hold a mixture of the 3 objectives: L·p ≤ 1 ≤ U·p" in err
+    fix = err.split("Fix:", 1)[1]
+    lo, hi = (float(v) for v in re.search(r"--mixture ([\d.]+),([\d.]+)", fix).groups())
+    assert lo * 3 <= 1 <= hi * 3  # the suggested bounds hold a mixture
+    assert Stub.fits == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_box_bounds_count_the_groups(stub, tmp_path, capsys):
+    # 1 loss × 3 classes = 3 objectives: U = 0.4 is enough; U = 0.3 is not
+    base = ("--losses", "log_loss", "--groups", "classes")
+    assert cli(quick(tmp_path, *base, "--mixture", "0,0.4"), capsys)[0] == 0
+    err = error_of(quick(tmp_path, *base, "--mixture", "0,0.3"), capsys)
+    assert "of the 3 objectives" in err
+
+
+def test_compare_checks_fixed_and_box_before_training(stub):
+    from almo.comparison import compare
+    from almo.exceptions import ALMOValueError
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    with pytest.raises(ALMOValueError, match=r"`fixed` must be 'auto'.*found 'mesh'"):
+        compare(X, y, losses=["log_loss", "hinge"], models=["linear"], seeds=1, fixed="mesh")
+    with pytest.raises(ALMOValueError, match=r"`fixed` must give at most 200 lattice points"):
+        compare(X, y, groups=y, losses=["log_loss", "hinge"], models=["linear"], fixed="grid:60")
+    with pytest.raises(ALMOValueError, match=r"`mixture_set` must hold a mixture of the p = 4"):
+        compare(
+            X, y, groups=y, losses=["log_loss", "hinge"], models=["linear"], mixture_set=(0, 0.2)
+        )
+    assert Stub.fits == []
+    # p = 4 objectives (2 losses × 2 groups): U = 0.25 is exactly enough
+    rep = compare(
+        X, y, groups=y, losses=["log_loss", "hinge"], models=["linear"], seeds=1,
+        mixture_set=(0, 0.25), fixed="grid:1",
+    )  # fmt: skip
+    assert len(rep.objectives) == 4 and len(Stub.fits) > 0
+
+
+# ------------------------------------------------------------------------------ --config precedence
+@pytest.mark.parametrize(
+    ("file_text", "flags", "key", "expected"),
+    [
+        ("seeds = 2\n", ["--seeds", "1"], "seeds", [0]),  # given flag wins
+        ("normalize = false\n", ["--normalize"], "normalize", True),  # a default-valued bool
+        ("normalize = false\n", [], "normalize", False),  # absent flag: the file fills it
+        ('fixed = "grid:2"\n', ["--fixed", "auto"], "fixed", "simplex lattice with step 1/3"),
+        ('fixed = "grid:2"\n', [], "fixed", "simplex lattice with step 1/2"),
+    ],
+)
+def test_config_fills_only_absent_flags(stub, tmp_path, capsys, file_text, flags, key, expected):
+    cfg = toml(tmp_path, file_text)
+    assert cli(quick(tmp_path, "--config", str(cfg), *flags), capsys)[0] == 0
+    value = written(tmp_path)["config"][key]
+    if isinstance(expected, str):
+        assert value.endswith(expected), value
+    else:
+        assert value == expected
+
+
+def test_config_on_a_hand_built_namespace_fills_defaults(tmp_path):
+    """Without the parser's record of given flags, a value at its default counts as absent."""
+    import argparse
+    from pathlib import Path
+
+    cfg = toml(tmp_path, 'seeds = 2\nmodel = "mlp"\nout = "elsewhere"\n')
+    args = argparse.Namespace(**{**compare_cli.DEFAULTS, "config": cfg, "model": "linear"})
+    args.out = Path(compare_cli.DEFAULTS["out"])
+    compare_cli._merge_config(args)
+    assert args.seeds == 2 and args.model == "linear" and args.out == Path("elsewhere")
+
+
+def test_given_flags_are_recorded_by_the_parser():
+    import argparse
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    parser = compare_cli.add_parser(sub)
+    args = parser.parse_args(["--seeds", "3", "--no-plots", "--quiet", "--out", "x"])
+    assert set(args.given_flags) == {"seeds", "plots", "quiet", "out"}
+    assert parser.parse_args([]).given_flags == ()

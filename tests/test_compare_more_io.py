@@ -236,11 +236,6 @@ def test_one_seed_and_nan_scores_become_null(tmp_path):
     assert "NaN" not in rep.to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Run.to_dict writes a NaN score as null, but REPORT_SCHEMA types runs[].score as "
-    "a number: the report refuses its own document",
-)
 def test_nan_score_document_validates():
     rep = build_report(seeds=(0, 1), nan_score=True)
     VALIDATOR.validate(json.loads(rep.to_json()))
@@ -370,12 +365,6 @@ def test_from_dict_refuses_another_format(doc):
             ComparisonReport.from_dict(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="from_dict checks only 'format': a document without 'runs' raises a bare KeyError "
-    "instead of the standard error naming the missing part",
-)
 def test_from_dict_names_a_missing_part(doc):
     data = {k: v for k, v in doc.items() if k != "runs"}
     with pytest.raises(ALMOValueError, match="runs"):

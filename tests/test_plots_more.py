@@ -113,10 +113,6 @@ def test_epoch_losses_single_held_out_point():
     assert legend_texts(many)[1] == "solid: training split\ndashed: held-out split"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without held-out values the legend title still announces a dashed held-out curve",
-)
 def test_epoch_losses_legend_without_held_out():
     fig = P.plot_epoch_losses([1, 2], [[1.0, 0.5], [0.8, 0.4]], None, ["a", "b"])
     assert len(fig.axes[0].get_lines()) == 2

@@ -176,8 +176,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="FILE.toml",
         help="read options from a TOML file (keys: the flags' names); flags override it",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, given_flags=())
+    _record_given(p)
     return p
+
+
+def _recording(cls: type[argparse.Action]) -> type[argparse.Action]:
+    """A subclass of the action class ``cls`` that records its ``dest`` in ``given_flags``."""
+    if cls not in _RECORDING:
+
+        def __call__(
+            self: argparse.Action,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
+            cls.__call__(self, parser, namespace, values, option_string)
+            given = tuple(getattr(namespace, "given_flags", ()))
+            namespace.given_flags = (*given, self.dest)
+
+        _RECORDING[cls] = type(f"Recorded{cls.__name__}", (cls,), {"__call__": __call__})
+    return _RECORDING[cls]
+
+
+_RECORDING: dict[type[argparse.Action], type[argparse.Action]] = {}
+
+
+def _record_given(parser: argparse.ArgumentParser) -> None:
+    """Make every option of ``parser`` note that it was given (even at its default value).
+
+    ``--config`` then fills only the options absent from the command line: ``--seeds 3``
+    wins over ``seeds = 2`` in the file although 3 is the default.
+    """
+    for action in parser._actions:
+        if action.option_strings and action.dest not in ("help", "config"):
+            action.__class__ = _recording(type(action))
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -221,13 +255,22 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 def _merge_config(args: argparse.Namespace) -> None:
-    """Options from ``--config`` fill every option left at its default on the command line."""
+    """Options from ``--config`` fill every option not given on the command line.
+
+    The parser of :func:`add_parser` records the options given (``args.given_flags``, even
+    those given at their default value); a namespace built otherwise counts an option at its
+    default value as absent.
+    """
     if args.config is None:
         return
+    given = getattr(args, "given_flags", None)
     for name, value in load_config(args.config).items():
-        current = getattr(args, name)
-        default = DEFAULTS[name]
-        if current == default or (name == "out" and current == Path(default)):
+        if given is not None:
+            absent = name not in given
+        else:
+            current, default = getattr(args, name), DEFAULTS[name]
+            absent = current == default or (name == "out" and current == Path(default))
+        if absent:
             setattr(args, name, Path(value) if name in ("out", "data") else value)
 
 
@@ -373,7 +416,8 @@ def _losses(text: str, task: str) -> list[str]:
                 "classification" + (" with a class target" if task == "regression" else ""),
             )
     if len(set(names)) != len(names):
-        raise fail("--losses", "not repeat a loss", text, "pass each loss once")
+        once = ",".join(dict.fromkeys(names))
+        raise fail("--losses", "not repeat a loss", text, f"pass each loss once: --losses {once}")
     return names
 
 
@@ -456,6 +500,34 @@ def _penalty(text: str) -> tuple[str, float | None]:
     return ("none", None) if beta == 0 else ("rademacher", beta)
 
 
+def _check_fixed(text: str, p: int) -> None:
+    from almo.comparison.arms import check_fixed
+
+    check_fixed(
+        str(text),
+        p,
+        name="--fixed",
+        fix="pass e.g. --fixed grid:3, --fixed dirichlet:8 or --fixed auto",
+        fix_large="pass e.g. --fixed dirichlet:8 for many objectives",
+    )
+
+
+def _check_box(text: str, mixture: Any, p: int) -> None:
+    """Box bounds L, U hold a mixture of p objectives only when L·p ≤ 1 ≤ U·p."""
+    if not isinstance(mixture, tuple):
+        return
+    lower, upper = mixture
+    if lower * p <= 1.0 + 1e-12 and upper * p >= 1.0 - 1e-12:
+        return
+    raise fail(
+        "--mixture",
+        f"hold a mixture of the {p} objectives: L·p ≤ 1 ≤ U·p",
+        f"{text!r} ({lower:g}·{p} = {lower * p:g}, {upper:g}·{p} = {upper * p:g})",
+        f"pass --mixture L,U with L ≤ {1 / p:.3g} ≤ U, e.g. --mixture "
+        f"{min(lower, 0.5 / p):.2g},{max(upper, min(1.0, 2.0 / p)):.2g}, or --mixture simplex",
+    )
+
+
 def _groups(spec: str, y: np.ndarray, csv_groups: np.ndarray | None) -> np.ndarray | None:
     if csv_groups is not None:
         return csv_groups
@@ -515,6 +587,11 @@ def run(args: argparse.Namespace) -> int:
             "pass --task classification",
         )
     groups = _groups(args.groups, y, g)
+    # The objectives are the losses × the groups: the flags that depend on their number are
+    # checked now, before any model trains.
+    p = len(losses) * (1 if groups is None else len(np.unique(groups)))
+    _check_fixed(args.fixed, p)
+    _check_box(args.mixture, mixture, p)
     out = check_writable_dir("--out", args.out)
     params: dict[str, Any] = {"max_epochs": int(args.epochs), "method": args.method}
     if args.alpha is not None:

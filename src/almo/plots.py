@@ -146,6 +146,14 @@ def plot_weights(
     return fig
 
 
+def _split_legend_title(held_out: np.ndarray | None, held_out_epochs: np.ndarray) -> str:
+    """The legend title that says how each split is drawn (only the splits drawn)."""
+    if held_out is None:
+        return "solid: training split"
+    held = "dashed: held-out split" if len(held_out_epochs) > 1 else "◆: held-out split"
+    return "solid: training split\n" + held
+
+
 def plot_epoch_losses(
     epochs: Sequence[float],
     train: Any,
@@ -203,8 +211,7 @@ def plot_epoch_losses(
     fig.legend(
         *ax.get_legend_handles_labels(),
         loc="outside right upper",
-        title="solid: training split\n"
-        + ("dashed: held-out split" if ho is None or len(x_ho) > 1 else "◆: held-out split"),
+        title=_split_legend_title(ho, x_ho),
         fontsize="small",
         ncols=1 + len(names) // 12,
     )

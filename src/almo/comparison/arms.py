@@ -28,7 +28,7 @@ import numpy as np
 from almo._validation import fail
 from almo.comparison.report import Arm
 
-__all__ = ["SWEEP_SEED", "describe_fixed", "fixed_arms", "simplex_lattice"]
+__all__ = ["SWEEP_SEED", "check_fixed", "describe_fixed", "fixed_arms", "simplex_lattice"]
 
 #: Seed of the Dirichlet sweep: the same λ for every seed of a comparison.
 SWEEP_SEED = 20240601
@@ -48,7 +48,9 @@ def simplex_lattice(p: int, resolution: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, p)
 
 
-def _parse(fixed: Any, p: int) -> tuple[str, int | np.ndarray]:
+def _parse(
+    fixed: Any, p: int, name: str = "fixed", fix: str = _FIX
+) -> tuple[str, int | np.ndarray]:
     if isinstance(fixed, str):
         kind, _, count = fixed.partition(":")
         if kind == "auto" and not count:
@@ -60,16 +62,55 @@ def _parse(fixed: Any, p: int) -> tuple[str, int | np.ndarray]:
             except ValueError:
                 n = -1
             if n < (1 if kind == "grid" else 0):
-                raise fail("fixed", f"give a whole count after '{kind}:'", fixed, _FIX)
+                raise fail(name, f"give a whole count after '{kind}:'", fixed, fix)
             return kind, n
-        raise fail("fixed", "be 'auto', 'grid[:R]', 'dirichlet[:K]' or an array", fixed, _FIX)
+        raise fail(name, "be 'auto', 'grid[:R]', 'dirichlet[:K]' or an array", fixed, fix)
     arr = np.asarray(fixed, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != p:
-        raise fail("fixed", f"have shape (K, {p}), one λ per row", arr.shape, _FIX)
+        raise fail(name, f"have shape (K, {p}), one λ per row", arr.shape, fix)
     ok = np.all(arr >= -1e-12) and np.allclose(arr.sum(axis=1), 1.0, atol=1e-9)
     if not ok or not np.all(np.isfinite(arr)):
-        raise fail("fixed", "hold rows in the simplex (≥ 0, summing to 1)", arr, _FIX)
+        raise fail(name, "hold rows in the simplex (≥ 0, summing to 1)", arr, fix)
     return "array", np.clip(arr, 0.0, None)
+
+
+def check_fixed(
+    fixed: Any,
+    p: int,
+    *,
+    name: str = "fixed",
+    fix: str = _FIX,
+    fix_large: str = "pass 'dirichlet:K' for many objectives, e.g. 'dirichlet:8'",
+) -> tuple[str, int | np.ndarray]:
+    """Check a ``fixed`` specification for ``p`` objectives before anything is trained.
+
+    Returns ``(kind, count or λ array)``; a bad specification, or a lattice of more than
+    :data:`MAX_GRID` points, raises the standard error naming ``name`` with the fix ``fix``
+    (``fix_large`` for a lattice too large).
+
+    Examples
+    --------
+    >>> check_fixed("auto", 3), check_fixed("dirichlet:8", 3)
+    (('grid', 3), ('dirichlet', 8))
+    >>> check_fixed("mesh", 3)
+    Traceback (most recent call last):
+    ...
+    almo.exceptions.ALMOValueError: `fixed` must be 'auto', 'grid[:R]', 'dirichlet[:K]' or an \
+array; found 'mesh'. Fix: pass e.g. 'grid:3', 'dirichlet:8', 'auto', or an array of shape (K, p)
+    """
+    kind, n = _parse(fixed, p, name, fix)
+    if kind == "grid":
+        from math import comb
+
+        assert isinstance(n, int)
+        if comb(n + p - 1, p - 1) > MAX_GRID:
+            raise fail(
+                name,
+                f"give at most {MAX_GRID} lattice points (C(R+p-1, p-1))",
+                f"{fixed!r} with p = {p}: {comb(n + p - 1, p - 1)} points",
+                fix_large,
+            )
+    return kind, n
 
 
 def describe_fixed(fixed: Any, p: int) -> str:
@@ -109,18 +150,9 @@ def fixed_arms(names: Sequence[str], fixed: Any = "auto") -> list[Arm]:
         dropped.
     """
     p = len(names)
-    kind, n = _parse(fixed, p)
+    kind, n = check_fixed(fixed, p)
     if kind == "grid":
         assert isinstance(n, int)
-        from math import comb
-
-        if comb(n + p - 1, p - 1) > MAX_GRID:
-            raise fail(
-                "fixed",
-                f"give at most {MAX_GRID} lattice points (C(R+p-1, p-1))",
-                f"{fixed!r} with p = {p}: {comb(n + p - 1, p - 1)} points",
-                "pass 'dirichlet:K' for many objectives, e.g. 'dirichlet:8'",
-            )
         sweep = simplex_lattice(p, n)
     elif kind == "dirichlet":
         assert isinstance(n, int)

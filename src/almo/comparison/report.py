@@ -495,6 +495,14 @@ class ComparisonReport:
                 data.get("format"),
                 "pass the output of ComparisonReport.to_dict() or to_json()",
             )
+        missing = [k for k in ("config", "arms", "runs") if k not in data]
+        if missing:
+            raise fail(
+                "data",
+                "hold the parts config, arms and runs",
+                f"a document without {', '.join(missing)}",
+                "pass the output of ComparisonReport.to_dict() or to_json()",
+            )
         return cls(
             dict(data["config"]),
             [Arm.from_dict(a) for a in data["arms"]],

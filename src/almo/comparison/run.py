@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from almo._validation import fail
-from almo.comparison.arms import describe_fixed, fixed_arms
+from almo.comparison.arms import check_fixed, describe_fixed, fixed_arms
 from almo.comparison.report import Arm, ComparisonReport, Run
 from almo.estimators import ALMOClassifier, ALMORegressor
 from almo.mixtures import BoxSimplex, MixtureSet, Simplex
@@ -82,7 +82,15 @@ def _mixture(spec: Any, p: int) -> MixtureSet:
     if isinstance(spec, tuple | list) and len(spec) == 2:
         lower, upper = spec
         if np.ndim(lower) == 0 and np.ndim(upper) == 0:
-            return BoxSimplex(float(lower), float(upper), p=p)
+            lo, hi = float(lower), float(upper)
+            if not (lo * p <= 1.0 + 1e-12 and hi * p >= 1.0 - 1e-12):
+                raise fail(
+                    "mixture_set",
+                    f"hold a mixture of the p = {p} objectives: lower·p <= 1 <= upper·p",
+                    f"({lo:g}, {hi:g}): {lo * p:g} <= 1 <= {hi * p:g} fails",
+                    f"pass bounds with lower <= {1 / p:.4g} <= upper, or 'simplex'",
+                )
+            return BoxSimplex(lo, hi, p=p)
         return BoxSimplex(lower, upper)
     raise fail(
         "mixture_set",
@@ -347,6 +355,11 @@ def compare(
     models = list(models)
     if not models:
         raise fail("models", "name at least one model family", models, "pass ['linear']")
+    # The objectives are the losses × the groups: check what depends on their number now, not
+    # after the first model has trained.
+    p_expected = len(losses) * (1 if g_arr is None else len(np.unique(g_arr)))
+    check_fixed(fixed, p_expected)
+    _mixture(mixture_set, p_expected)
     from sklearn.preprocessing import StandardScaler
 
     common = {"losses": losses, "penalty": penalty, **(estimator_params or {})}

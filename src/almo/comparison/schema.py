@@ -211,7 +211,11 @@ REPORT_SCHEMA: dict[str, Any] = {
                         **_NUM,
                         "description": "held-out mean of the normalized objectives",
                     },
-                    "score": {**_NUM, "description": "held-out accuracy or R²"},
+                    "score": {
+                        **_NUM_OR_NULL,
+                        "description": "held-out accuracy or R² (null when undefined, e.g. R² "
+                        "of a constant target)",
+                    },
                     "weights": {**_VEC, "description": "the λ the model was trained with"},
                     "gap_to_optimum": {
                         **_NUM_OR_NULL,
