@@ -25,6 +25,8 @@ from test_compare import FakeEstimator
 def fake(monkeypatch):
     FakeEstimator.fits = []
     monkeypatch.setattr(run_mod, "_estimator", lambda task, params: FakeEstimator(**params))
+    # progress is a tqdm bar in a notebook kernel: another test may have imported ipykernel
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     return FakeEstimator
 
 

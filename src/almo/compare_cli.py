@@ -137,7 +137,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=("trainer", "auto", "exact"),
         default=d["method"],
         help="how linear models train: the torch trainer like the MLP, or solved exactly "
-        "('auto'/'exact'; certified, slower with hinge losses)",
+        "('auto'/'exact'; certified, but a fixed λ weighing a hinge loss heavily can take "
+        "minutes per model)",
     )
     game.add_argument(
         "--certify",
