@@ -100,6 +100,7 @@ def _solve(
     original: LinearProblem | None = None,
     start: tuple[np.ndarray, np.ndarray] | None = None,
     stage_tol: float = 0.0,
+    stage_error: float = math.inf,
 ) -> DualNewtonResult:
     """Newton ascent on the g of ``problem``; bounds certified on ``original`` (default: the
     same problem). Stops at a certified gap ≤ tol, or — for a smoothing stage — when the smoothed
@@ -147,7 +148,7 @@ def _solve(
             # A smoothing stage is done once its own gap (worst case minus g, both smoothed)
             # is small next to the original gap, which the smoothing error then dominates.
             own = mixture_set.worst_case(L).value + problem.penalty(sol.theta) - g
-            if own <= max(stage_tol, 0.1 * (best_up - best_low)):
+            if own <= max(stage_tol, 0.1 * min(best_up - best_low, stage_error)):
                 reason = "stage"
                 break
         if it == max_iter:
@@ -204,24 +205,35 @@ def _smoothed(
 ) -> DualNewtonResult:
     from almo.solvers._smoothing import smooth_problem
 
-    mu, used, steps = 0.1 * _score_scale(problem), 0, 0
-    start: tuple[np.ndarray, np.ndarray] | None = None
+    score = _score_scale(problem)
+    mu, used, steps = 0.1 * score, 0, 0
+    start = (np.asarray(mixture_set.uniform(), dtype=np.float64), _initial_theta(problem))
     best: DualNewtonResult | None = None
     reason = "max_iter"
-    while used < max_iter and mu > 1e-14:
+    unit_error = 1.0 / float(problem.scales.min())
+    # Smooth losses only (l2 = 0): the prox alone, whose bias vanishes faster (re-centred).
+    rough = any(not o.loss.smooth for o in problem.objectives)
+    fastest = 0.03 if rough else 0.01
+    old_mu = mu
+    while used < max_iter and mu > 1e-14 * score:
         scale = 1.0 if best is None else max(1.0, abs(best.upper))
         stage_tol = 0.25 * tol * scale
+        stage = smooth_problem(problem, mu, center=start[1])
+        if best is not None and rough:
+            start = (start[0], _predicted(stage, old_mu, start))
         res = _solve(
-            smooth_problem(problem, mu),
+            stage,
             mixture_set,
             tol,
             max_iter - used,
             original=problem,
             start=start,
             stage_tol=stage_tol,
+            stage_error=mu * unit_error,
         )
         used += res.n_iter
         steps += res.newton_steps
+        assert res.last is not None
         start = res.last
         if best is None:
             best = res
@@ -245,10 +257,42 @@ def _smoothed(
             break
         # The smoothing error is ~ proportional to μ: aim just below the tolerance.
         ratio = 0.5 * tol * max(1.0, abs(best.upper)) / max(best.upper - best.lower, 1e-300)
-        mu *= min(0.1, max(0.03, ratio))
+        old_mu = mu
+        mu *= min(0.1, max(fastest, ratio))
     assert best is not None
     best.n_iter, best.newton_steps, best.reason = used, steps, reason
     return best
+
+
+def _predicted(
+    stage: LinearProblem, old_mu: float, start: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """The stage's first model: the last one, or the continuation's predicted step from it
+    when that lowers the stage's inner objective (see
+    :func:`almo.solvers._smoothing.predicted_start`)."""
+    from almo.solvers._smoothing import predicted_start
+
+    lam, theta = start
+    unit = np.array([o.weight for o in stage.objectives])
+    c, a = lam * unit, stage.norm_weight(lam)
+    try:
+        guess = predicted_start(stage, old_mu, c, theta)
+    except np.linalg.LinAlgError:
+        return theta
+    inner = InnerSolver(stage)
+    return guess if inner.value(guess, c, a) < inner.value(theta, c, a) else theta
+
+
+def _initial_theta(problem: LinearProblem) -> np.ndarray:
+    """The first model of the smoothed path: 0, with the intercept of a regression at the
+    targets' median (the best constant for the absolute loss, near it for the others)."""
+    theta = np.zeros(problem.shape)
+    if problem.task == "regression" and problem.fit_intercept:
+        values = np.concatenate(
+            [o.targets.value for o in problem.objectives if o.targets.value is not None]
+        )
+        theta[-1] = float(np.median(values))
+    return theta
 
 
 def _score_scale(problem: LinearProblem) -> float:

@@ -53,6 +53,12 @@ class InnerSolver:
         self._reg = np.zeros((D, C))
         self._reg[: problem.n_features] = 2.0 * problem.l2  # ∇² of l2 ‖W‖², intercept free
         self._reg += 2.0 * problem.prox
+        # the prox's pull towards its centre: −2 prox Θ₀ (0 without a centre)
+        self._shift = (
+            -2.0 * problem.prox * problem.prox_center
+            if problem.prox and problem.prox_center is not None
+            else np.zeros((D, C))
+        )
 
     # F, its gradient and Hessian --------------------------------------------------------------
     def value(self, theta: np.ndarray, c: np.ndarray, norm: float = 0.0) -> float:
@@ -89,7 +95,7 @@ class InnerSolver:
 
     def gradient(self, theta: np.ndarray, c: np.ndarray) -> np.ndarray:
         G, _, _ = self._sample_terms(theta, c)
-        return self.problem.X.T @ G + self._reg * theta
+        return self.problem.X.T @ G + self._reg * theta + self._shift
 
     def _hessian(self, Dg: np.ndarray, low_rank: list[LowRank]) -> np.ndarray:
         """Hessian in the (class, feature) ordering of ``theta.T.ravel()``; lower triangle only
@@ -146,7 +152,7 @@ class InnerSolver:
         steps = 0
         for steps in range(1, self.max_steps + 1):  # noqa: B007
             G, Dg, low_rank = self._sample_terms(theta, c)
-            grad = G.sum(axis=0) + self._reg[D - 1] * theta[D - 1]
+            grad = G.sum(axis=0) + self._reg[D - 1] * theta[D - 1] + self._shift[D - 1]
             H = np.diag(Dg.sum(axis=0) + self._reg[D - 1])
             for _, V, sign in low_rank:
                 H += sign * (V.T @ V)
@@ -221,7 +227,7 @@ class InnerSolver:
         d = self.problem.n_features
         base, steps = self._zero_coef(c, theta0)
         G, Dg, low_rank = self._sample_terms(base, c)
-        grad_w = (self.problem.X.T @ G)[:d]  # the ridge adds nothing at W = 0
+        grad_w = (self.problem.X.T @ G + self._shift)[:d]  # the ridge adds nothing at W = 0
         slack = float(np.linalg.norm(grad_w)) - norm
         if slack <= 0:
             # 0 ∈ ∂F: W* = 0 exactly. For the outer curvature model W is pinned (a ‖W‖ has
@@ -255,7 +261,7 @@ class InnerSolver:
         steps, dec2 = 0, np.inf
         for steps in range(1, self.max_steps + 1):  # noqa: B007
             G, Dg, low_rank = self._sample_terms(theta, c)
-            grad = (self.problem.X.T @ G + self._reg * theta).T.ravel()
+            grad = (self.problem.X.T @ G + self._reg * theta + self._shift).T.ravel()
             hessian = self._hessian(Dg, low_rank)
             if norm > 0:
                 if not np.any(theta[:d]):

@@ -63,6 +63,10 @@ class LinearProblem:
     #: smoothed problems of the non-smooth path set it (∝ μ) so that every inner minimizer is
     #: unique and g is smooth. Certificates are always computed on the problem without it.
     prox: float = 0.0
+    #: The centre Θ₀ of the prox term ``prox ‖Θ − Θ₀‖²`` (None: 0). The continuation of the
+    #: smoothed path centres each stage at the last one's model (a proximal-point step), so the
+    #: prox biases the stages less and less.
+    prox_center: np.ndarray | None = None
 
     @property
     def p(self) -> int:
@@ -85,7 +89,10 @@ class LinearProblem:
         """The ridge term l2 ‖W‖², common to every objective (λ sums to 1 over Λ), plus the
         ``prox`` term of a smoothed problem."""
         ridge = self.l2 * float(np.sum(theta[: self.n_features] ** 2))
-        return ridge + self.prox * float(np.sum(theta**2)) if self.prox else ridge
+        if not self.prox:
+            return ridge
+        shift = theta if self.prox_center is None else theta - self.prox_center
+        return ridge + self.prox * float(np.sum(shift**2))
 
     def coef_norm(self, theta: np.ndarray) -> float:
         """‖W‖_F, the intercept left out."""

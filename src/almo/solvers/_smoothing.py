@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from scipy.linalg import cho_solve
 
 from almo.losses import ScoreLoss, Targets
 from almo.projections import project_simplex
@@ -49,14 +50,22 @@ class SmoothedInterval(ScoreLoss):
 
     name = "smoothed"
 
-    def __init__(self, base: Any, mu: float) -> None:
+    def __init__(self, base: Any, mu: float, zone_mu: float | None = None) -> None:
         self.base, self.mu = base, float(mu)
+        #: With ``zone_mu``, a model for the continuation's first step, not a loss: the samples
+        #: on the curved part at ``zone_mu`` keep the gradient (s − β)/μ unclipped and the
+        #: curvature 1/μ (see :func:`predicted_start`).
+        self.zone_mu = zone_mu
 
     def _terms(self, S: np.ndarray, t: Targets) -> tuple[np.ndarray, ...]:
         lo, hi = self.base.bounds(t)
         beta = self.base.conj(np.ones((S.shape[0], 1)), t)  # f*(u) = β u
         r = S[:, 0] - beta
         z = r / self.mu
+        if self.zone_mu is not None:
+            w = r / self.zone_mu
+            zone = (w > lo) & (w < hi)
+            return np.where(zone, z, np.clip(z, lo, hi)), r, zone
         u = np.clip(z, lo, hi)
         return u, r, (z > lo) & (z < hi)
 
@@ -152,7 +161,9 @@ def smooth_loss(loss: ScoreLoss, mu: float) -> ScoreLoss:
     return SmoothedInterval(loss, mu)
 
 
-def smooth_problem(problem: LinearProblem, mu: float, prox: float = 1e-2) -> LinearProblem:
+def smooth_problem(
+    problem: LinearProblem, mu: float, prox: float = 1e-2, center: np.ndarray | None = None
+) -> LinearProblem:
     """The problem with every non-smooth loss replaced by its μ-smoothing, plus the ridge
     ``prox · μ · ‖Θ‖²`` on all of Θ (intercept included), which makes every inner minimizer
     unique (a smoothed hinge is flat away from its margin) so that g is smooth.
@@ -164,7 +175,37 @@ def smooth_problem(problem: LinearProblem, mu: float, prox: float = 1e-2) -> Lin
     objectives = tuple(
         o if o.loss.smooth else replace(o, loss=smooth_loss(o.loss, mu)) for o in problem.objectives
     )
-    return replace(problem, objectives=objectives, prox=prox * mu)
+    return replace(problem, objectives=objectives, prox=prox * mu, prox_center=center)
+
+
+def predicted_start(
+    problem: LinearProblem, old_mu: float, coefficients: np.ndarray, theta: np.ndarray
+) -> np.ndarray:
+    """A first model for the stage ``problem`` (smoothed at a smaller μ) from the last stage's
+    model ``theta`` (smoothed at ``old_mu``): one Newton step of the stage's objective with
+    the samples of the old curved zone kept curved.
+
+    Shrinking μ empties the curved zone of a Huber-type loss (the last stage's residuals lie
+    within old_mu, the new zone is narrower), so Newton from ``theta`` sees no curvature and
+    crawls; at the optimum of an absolute or hinge loss the zone is the same few samples (a
+    basis of the linear program), and this step moves their residuals to the new zone at once.
+    The caller keeps it only if it lowers the stage's objective.
+    """
+    from almo.solvers._inner import InnerSolver
+
+    objectives = tuple(
+        replace(o, loss=SmoothedInterval(o.loss.base, o.loss.mu, zone_mu=old_mu))
+        if isinstance(o.loss, SmoothedInterval)
+        else o
+        for o in problem.objectives
+    )
+    model = InnerSolver(replace(problem, objectives=objectives))
+    D, C = problem.shape
+    _, Dg, low_rank = model._sample_terms(theta, coefficients)
+    grad = model.gradient(theta, coefficients).T.ravel()
+    H = model._hessian(Dg, low_rank)
+    step = -cho_solve(InnerSolver.factor(H), grad)
+    return np.asarray(theta + step.reshape(C, D).T, dtype=np.float64)
 
 
 def needs_smoothing(problem: LinearProblem) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -17,10 +17,11 @@ from almo.mixtures import MixtureSet, Simplex
 from almo.objectives import ObjectiveFamily
 from almo.report import ObjectiveReport
 from almo.solvers._certificate import dual_bound
-from almo.solvers._dual_newton import solve_dual_newton, solve_smoothed
+from almo.solvers._dual_newton import DualNewtonResult, solve_dual_newton, solve_smoothed
 from almo.solvers._inner import InnerSolver
 from almo.solvers._minimizer import separable_objectives
 from almo.solvers._problem import LinearProblem, _check_X, _group_array, build_problem
+from almo.solvers._scaling import standardizable, standardize
 from almo.solvers._smoothing import needs_smoothing, smoothable
 
 logger = logging.getLogger(__name__)
@@ -408,7 +409,7 @@ def solve_linear(
     if chosen in ("dual_newton", "smoothed_newton"):
         solver = solve_smoothed if chosen == "smoothed_newton" else solve_dual_newton
         default_iter = 200 if chosen == "smoothed_newton" else 100
-        res = solver(problem, mixture_set, tol, int(max_iter or default_iter))
+        res = _newton(solver, problem, mixture_set, tol, int(max_iter or default_iter))
         theta, lam, upper, lower, n_iter = res.theta, res.weights, res.upper, res.lower, res.n_iter
         newton = (theta, lam, float(upper), float(lower), int(n_iter))
         reason = newton_reason = res.reason
@@ -479,6 +480,29 @@ def solve_linear(
         hint=hint,
         max_iter=max_iter,
     )
+
+
+def _newton(
+    solver: Any, problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
+) -> DualNewtonResult:
+    """Run a Newton method, on standardized features where that leaves the problem unchanged
+    (:mod:`almo.solvers._scaling`); the model is mapped back and certified again on the
+    original problem, keeping the better of the two valid lower bounds."""
+    if not standardizable(problem):
+        return cast(DualNewtonResult, solver(problem, mixture_set, tol, max_iter))
+    z = standardize(problem)
+    if solver is solve_dual_newton:
+        # Without a ridge, g is not smooth where an objective's rows alone leave Θ* undetermined
+        # (a group whose rows make columns collinear: a constant column next to the intercept),
+        # and Newton on λ crawls towards such faces. A vanishing, re-centred prox on Θ
+        # (the smoothed path's continuation, with nothing to smooth in the losses) keeps the
+        # early iterates away from them; the certificate is that of the problem as stated.
+        solver = solve_smoothed
+    res = cast(DualNewtonResult, solver(z.problem, mixture_set, tol, max_iter))
+    theta = z.to_original(res.theta)
+    upper = mixture_set.worst_case(problem.game_losses(theta)).value + problem.penalty(theta)
+    lower = max(res.lower, dual_bound(problem, res.weights, problem.unit_duals(theta)))
+    return replace(res, theta=theta, upper=float(upper), lower=float(lower))
 
 
 def _fast_path(problem: LinearProblem) -> tuple[bool, str]:
