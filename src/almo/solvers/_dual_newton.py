@@ -215,10 +215,14 @@ def _smoothed(
     rough = any(not o.loss.smooth for o in problem.objectives)
     fastest = 0.03 if rough else 0.01
     old_mu = mu
+    # The prox (relative to μ) that keeps the inner minimizers unique: a smoothed hinge is flat
+    # away from its margins and needs 1e-2; for the others (regression residuals, smooth
+    # losses) a smaller one leaves the repaired dual candidates inside their domains.
+    prox = 1e-2 if rough and problem.task != "regression" else 1e-4
     while used < max_iter and mu > 1e-14 * score:
         scale = 1.0 if best is None else max(1.0, abs(best.upper))
         stage_tol = 0.25 * tol * scale
-        stage = smooth_problem(problem, mu, center=start[1])
+        stage = smooth_problem(problem, mu, prox=prox, center=start[1])
         if best is not None and rough:
             start = (start[0], _predicted(stage, old_mu, start))
         res = _solve(

@@ -491,7 +491,7 @@ def _newton(
     if not standardizable(problem):
         return cast(DualNewtonResult, solver(problem, mixture_set, tol, max_iter))
     z = standardize(problem)
-    if solver is solve_dual_newton:
+    if solver is solve_dual_newton and problem.p > 1:
         # Without a ridge, g is not smooth where an objective's rows alone leave Θ* undetermined
         # (a group whose rows make columns collinear: a constant column next to the intercept),
         # and Newton on λ crawls towards such faces. A vanishing, re-centred prox on Θ
