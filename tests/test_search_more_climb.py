@@ -131,12 +131,6 @@ def test_split_examples(budget, ratios, expected):
     assert split_budget(budget, ratios) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split_budget ranks rounds by the remainder of their share *before* lifting small "
-    "rounds to one run, so a lifted round can also take an extra run: 4:2:1 at budget 6 gives "
-    "[3, 1, 2] and 1:2:2 at budget 4 gives [2, 1, 1] (more runs to a smaller ratio)",
-)
 @pytest.mark.parametrize(
     ("budget", "ratios"), [(6, (4, 2, 1)), (4, (1, 2, 2)), (13, (6.6, 5.5, 0.9))]
 )
@@ -585,11 +579,6 @@ def test_run_proxies_in_row_order_with_their_seeds():
     assert run_proxies(noisy, np.zeros((0, 3)), []) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_proxies does not check that there is one seed per row: zip(strict=True) raises "
-    "a bare ValueError instead of an ALMOValueError naming `seeds`",
-)
 def test_run_proxies_names_a_seed_count_mismatch():
     with pytest.raises(ALMOValueError, match="`seeds`"):
         run_proxies(noisy, np.eye(3), [0, 1])
@@ -658,3 +647,42 @@ def test_compare_methods_spends_the_budget_in_every_search(budget, n_rounds, see
     for res in results.values():
         on_simplex(res.weights, atol=1e-9)
         on_simplex(np.stack([r.weights for r in res.runs]))
+
+
+def test_larger_ratios_never_get_fewer_runs_on_a_grid():
+    """Every budget 3..60 and integer ratios 1..6 over three rounds: exact, at least one run
+    each, monotone in the ratios, and never more than the share rounded up."""
+    for budget in range(3, 61):
+        for ratios in np.ndindex(6, 6, 6):
+            r = np.array(ratios) + 1
+            sizes = np.array(split_budget(budget, tuple(r.tolist())))
+            share = budget * r / r.sum()
+            assert sizes.sum() == budget and sizes.min() >= 1
+            assert np.all(sizes <= np.maximum(1, np.ceil(share - 1e-9))), (budget, r, sizes)
+            bigger = r[:, None] > r[None, :]
+            assert np.all(sizes[:, None] >= sizes[None, :], where=bigger), (budget, r, sizes)
+
+
+@FEW
+@given(
+    st.integers(3, 119),
+    st.lists(st.floats(0.05, 11.0, allow_nan=False), min_size=2, max_size=5),
+)
+def test_split_is_monotone_in_the_ratios(budget, ratios):
+    if budget < len(ratios):
+        return
+    sizes = np.array(split_budget(budget, ratios))
+    r = np.array(ratios)
+    assert sizes.sum() == budget
+    assert np.all(sizes[:, None] >= sizes[None, :], where=r[:, None] > r[None, :])
+
+
+def test_a_budget_of_six_over_4_2_1_follows_the_ratios():
+    assert split_budget(6) == [3, 2, 1]
+    assert split_budget(4, (1, 2, 2)) == [1, 2, 1]
+
+
+@pytest.mark.parametrize("seeds", [[], [0, 1, 2, 3]])
+def test_run_proxies_names_too_few_or_too_many_seeds(seeds):
+    with pytest.raises(ALMOValueError, match=r"`seeds` must hold one seed per row .*\(3\)"):
+        run_proxies(noisy, np.eye(3), seeds)

@@ -146,16 +146,10 @@ def test_topic_and_mixture_targets():
 @pytest.mark.parametrize("mixture", [[1.0, 0.0], [1.0, -1.0, 1.0], [0.0, 0.0, 0.0], [[1, 1, 1]]])
 def test_mixture_target_bad_mixture(mixture):
     c = make_corpus(n_docs=40, n_topics=3, seed=0)
-    with pytest.raises(ALMOValueError, match="`mixture` must be 3 non-negative topic weights"):
+    with pytest.raises(ALMOValueError, match="`mixture` must be 3 non-negative finite topic"):
         c.mixture_target(np.array(mixture, dtype=float))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SyntheticCorpus.mixture_target does not check that the mixture is finite: inf/NaN "
-    "reach numpy's multinomial (ValueError 'pvals < 0, pvals > 1 or pvals contains NaNs'); "
-    "fix: add `or not np.isfinite(mixture).all()` to its check",
-)
 @pytest.mark.parametrize(("mixture", "n_docs"), [([np.inf, 1, 1], 5), ([np.nan, 1, 1], 5)])
 def test_mixture_target_refuses_non_finite_weights(mixture, n_docs):
     c = make_corpus(n_docs=40, n_topics=3, seed=0)
@@ -163,20 +157,12 @@ def test_mixture_target_refuses_non_finite_weights(mixture, n_docs):
         c.mixture_target(np.array(mixture), n_docs=n_docs)
 
 
-@pytest.mark.xfail(strict=True, reason="mixture_target does not check n_docs (numpy: 'n < 0')")
 def test_mixture_target_refuses_a_negative_count():
     c = make_corpus(n_docs=40, n_topics=3, seed=0)
     with pytest.raises(ALMOValueError, match="`n_docs`"):
         c.mixture_target(c.target_mixture, n_docs=-1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="make_corpus crashes with numpy's 'zero-size array to reduction operation maximum' "
-    "when a topic (or every topic) gets no document: sample_documents(n_docs=0) takes the max "
-    "of an empty array. Fix: return [] there for n_docs == 0, or refuse n_docs - "
-    "round(low_quality * n_docs) < n_topics with an error naming `n_docs`",
-)
 @pytest.mark.parametrize(
     "kwargs",
     [{"n_docs": 10, "n_topics": 20}, {"n_docs": 10, "n_topics": 2, "low_quality": 0.95}],
@@ -184,6 +170,44 @@ def test_mixture_target_refuses_a_negative_count():
 def test_too_few_documents_for_the_topics_is_a_clear_error(kwargs):
     with pytest.raises(ALMOValueError, match=r"`n_docs`|`n_topics`|`low_quality`"):
         make_corpus(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("n_topics", "low_quality"), [(2, 0.0), (3, 0.5), (8, 0.1), (20, 0.0), (4, 0.95)]
+)
+def test_the_document_count_the_error_names_is_exactly_enough(n_topics, low_quality):
+    """The fix names the smallest n_docs: with it every topic has a document, one fewer fails."""
+    with pytest.raises(ALMOValueError, match=r"Fix: pass n_docs >= \d+") as info:
+        make_corpus(n_docs=n_topics, n_topics=n_topics, low_quality=0.5 + low_quality / 2)
+    with pytest.raises(ALMOValueError) as info:
+        make_corpus(n_docs=1, n_topics=n_topics, low_quality=low_quality)
+    need = int(str(info.value).split("n_docs >= ")[1].split(",")[0])
+    kw = {"n_topics": n_topics, "low_quality": low_quality, "words_per_topic": 2}
+    c = make_corpus(n_docs=need, n_target_docs=3, **kw)
+    assert len(c.documents) == need
+    assert np.all(np.bincount(c.topics[c.topics >= 0], minlength=n_topics) >= 1)
+    assert np.all(c.topic_shares > 0)
+    if need > 1:
+        with pytest.raises(ALMOValueError, match="`n_docs` must leave every one"):
+            make_corpus(n_docs=need - 1, **kw)
+
+
+def test_no_documents_from_a_chain_is_an_empty_list():
+    table = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+    assert sample_documents(table, ["a", "b"], 0, 4, np.random.default_rng(0)) == []
+
+
+@pytest.mark.parametrize("n_docs", [0, 2.5, "3", None])
+def test_mixture_target_refuses_a_count_that_is_not_a_positive_integer(n_docs):
+    c = make_corpus(n_docs=40, n_topics=3, seed=0)
+    with pytest.raises(ALMOValueError, match="`n_docs` must be an integer >= 1"):
+        c.mixture_target(c.target_mixture, n_docs=n_docs)
+
+
+def test_mixture_target_refuses_text_weights():
+    c = make_corpus(n_docs=40, n_topics=3, seed=0)
+    with pytest.raises(ALMOValueError, match="`mixture`"):
+        c.mixture_target(["a", "b", "c"])
 
 
 @pytest.mark.parametrize(
@@ -452,15 +476,22 @@ def test_cluster_documents_bad_input(kwargs, match):
         cluster_documents(texts, **{"n_clusters": 2, **kwargs})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cluster_documents calls float() on a quality callable's result unchecked: a "
-    "callable returning a string raises a bare ValueError, not an ALMOValueError naming "
-    "`quality` (fix: wrap float(score(t)) in try/except and raise fail('quality', ...))",
-)
 def test_a_quality_callable_returning_text_is_named():
     with pytest.raises(ALMOValueError, match="`quality`"):
         cluster_documents(["a b", "c d"], 1, quality=lambda t: "good")
+
+
+@pytest.mark.parametrize("value", [None, "0.5", [0.5], complex(1, 1)])
+def test_a_quality_callable_returning_no_real_number_is_named(value):
+    with pytest.raises(ALMOValueError, match=r"`quality` must return a real number"):
+        cluster_documents(["a b", "c d"], 1, quality=lambda t: value)
+
+
+def test_a_quality_callable_returning_numpy_scalars_or_bools_is_taken():
+    res = cluster_documents(["a b", "c d"], 1, quality=lambda t: np.float32(0.75))
+    assert res.quality.tolist() == [0.75]
+    res = cluster_documents(["a b", "c d"], 1, quality=lambda t: t == "a b", min_quality=0.5)
+    assert res.quality.tolist() == [0.5]
 
 
 # --- tokenized sources ----------------------------------------------------------------------

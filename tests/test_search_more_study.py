@@ -214,15 +214,33 @@ def test_compare_methods_bad_input(kwargs, match):
     assert counter.calls == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compare_methods checks the budget only inside the searches: with methods=('uniform',) "
-    "a budget of 0 is accepted and reported in settings (fix: split_budget(budget, rounds) "
-    "before running any method)",
-)
 def test_a_zero_budget_is_refused_whatever_the_methods():
     with pytest.raises(ALMOValueError, match="`budget`"):
         compare_methods(noisy, SHARES, 0, methods=("uniform",))
+
+
+@pytest.mark.parametrize(
+    ("budget", "methods", "match"),
+    [
+        (0, ("uniform", "proportional"), "`budget` must be an integer >= 1; found 0"),
+        ("7", ("uniform",), "`budget` must be an integer >= 1; found '7'"),
+        (2.5, ("proportional",), "`budget` must be an integer >= 1; found 2.5"),
+        (2, ("uniform", "climb"), r"`budget` must be at least the number of rounds \(3\)"),
+    ],
+)
+def test_the_budget_is_checked_before_any_method_runs(budget, methods, match):
+    counter = Counting(noisy)
+    with pytest.raises(ALMOValueError, match=match):
+        compare_methods(counter, SHARES, budget, methods=methods)
+    assert counter.calls == 0
+
+
+def test_a_budget_below_the_rounds_is_fine_without_climb():
+    """The rounds split only CLIMB's budget: random search spends two runs as asked."""
+    counter = Counting(noisy)
+    report, results = compare_methods(counter, SHARES, 2, methods=("uniform", "random"))
+    assert results["random"].proxy_calls == 2 and counter.calls == 3
+    assert report.settings["budget"] == 2
 
 
 # --- the agnostic search --------------------------------------------------------------------
@@ -341,15 +359,25 @@ def test_agnostic_bad_input(args, kwargs, match):
         agnostic_search(three_targets, SHARES, *args, **{"budget": 3, "rounds": (1,), **kwargs})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agnostic_search forwards **climb_options to climb next to its own aggregate=, "
-    "method=, n_jobs=...: passing aggregate= raises a bare TypeError ('got multiple values "
-    "for keyword argument') instead of an ALMOValueError naming the option",
-)
 def test_agnostic_refuses_an_aggregate_option_clearly():
     with pytest.raises(ALMOValueError, match="`aggregate`"):
         agnostic_search(three_targets, SHARES, Simplex(3), 3, aggregate=max)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"method": "mine"}, "`method` must not be among the climb options"),
+        ({"aggregate": max, "method": "x"}, "`aggregate` must not be among the climb options"),
+        ({"round": (1,)}, r"`climb_options` must be among \('rounds'.*found \['round'\]"),
+        ({"rounds": (1,), "n_candidate": 9}, r"`climb_options` must be among"),
+    ],
+)
+def test_agnostic_refuses_options_it_sets_or_does_not_know(options, match):
+    counter = Counting(three_targets)
+    with pytest.raises(ALMOValueError, match=match):
+        agnostic_search(counter, SHARES, Simplex(3), 3, **options)
+    assert counter.calls == 0
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -432,14 +460,6 @@ def test_save_figures_writes_pngs_and_closes_them(searched, tmp_path):
     assert [p.name for p in only] == ["progress.png", "weights.png"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="figure_predicted (a CLIMB run with one round, as `almo search --rounds 1` draws) and "
-    "figure_progress (only searches without runs, as `--methods doremi`) call ax.legend() "
-    "with no labelled artist: matplotlib warns 'No artists with labels found to put in "
-    "legend' (fix: call legend only when ax.get_legend_handles_labels()[0] is non-empty, or "
-    "write a 'no predictions' note on the axes)",
-)
 @pytest.mark.parametrize("which", ["predicted", "progress"])
 def test_figures_of_searches_without_predictions_draw_without_warnings(searched, which):
     _, rs = searched
@@ -450,6 +470,36 @@ def test_figures_of_searches_without_predictions_draw_without_warnings(searched,
         else:
             fig = figure_progress({"doremi": SearchResult("doremi", np.full(4, 0.25))})
     assert fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_a_figure_without_labelled_artists_says_why(searched):
+    _, rs = searched
+    fig = figure_predicted(rs)
+    ax = fig.axes[0]
+    assert ax.get_legend() is None
+    assert [t.get_text() for t in ax.texts] == [
+        "no predicted runs (a single round has no predictor)"
+    ]
+    plt.close(fig)
+    fig = figure_progress({"doremi": SearchResult("doremi", np.full(4, 0.25))})
+    assert fig.axes[0].get_legend() is None
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no method made proxy runs"]
+    plt.close(fig)
+
+
+def test_a_figure_with_runs_keeps_its_legend_and_writes_no_note(searched):
+    cl, _ = searched
+    fig = figure_predicted(cl)
+    assert "predicted = measured" in legend_texts(fig.axes[0]) and not fig.axes[0].texts
+    plt.close(fig)
+
+
+def test_weights_figure_of_no_methods_is_a_clear_error():
+    with pytest.raises(ALMOValueError, match="`weights` must map at least one method"):
+        figure_weights({})
+    fig = figure_weights({}, optimum=[0.5, 0.5])  # the optimum alone still draws
+    assert legend_texts(fig.axes[0]) == ["optimum"]
     plt.close(fig)
 
 
@@ -576,25 +626,21 @@ def test_a_missing_lightgbm_is_named_by_its_flag(tmp_path):
         pytest.skip("LightGBM is installed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fix of `almo search --min-quality 2` reads 'lower min_quality, or pass --quality "
-    "None', but --quality takes 'none' (argparse refuses 'None') and min_quality is the "
-    "Python name: cluster_documents' fix text 'lower min_quality, or pass quality=None' is "
-    "rewritten only half-way (fix: in search/cli.py re-raise that error as fail('--min-quality', "
-    "..., 'lower --min-quality, or pass --quality none'))",
-)
 def test_the_min_quality_fix_is_a_valid_command_line(tmp_path):
     _, _, err = run_cli([*SMALL, "--min-quality", "2", "--out", str(tmp_path)])
     assert "--quality none" in err and "min_quality" not in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`almo search --rounds 1` draws predicted.png for a CLIMB run without predictions "
-    "and matplotlib warns 'No artists with labels found to put in legend' (see "
-    "figure_predicted); under warnings-as-errors the command fails",
-)
+def test_the_min_quality_error_is_one_line_and_its_fix_works(tmp_path):
+    status, _, err = run_cli([*SMALL, "--min-quality", "2", "--out", str(tmp_path / "a")])
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith("almo search: error: `--min-quality` must leave at least one cluster")
+    assert "found 2.0" in err
+    fix = ["--min-quality", "2", "--quality", "none", "--methods", "uniform"]
+    status, _, err = run_cli([*SMALL, *fix, "--out", str(tmp_path / "b")])
+    assert status == 0, err
+
+
 def test_one_round_from_the_command_line_runs_cleanly(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -602,6 +648,7 @@ def test_one_round_from_the_command_line_runs_cleanly(tmp_path):
             [*SMALL[:8], "--rounds", "1", *SMALL[10:], "--methods", "climb", "--out", str(tmp_path)]
         )
     assert status == 0, err
+    assert (tmp_path / "predicted.png").is_file()
 
 
 def test_methods_list_matches_the_library():

@@ -86,6 +86,10 @@ class AgnosticReport:
         return "\n".join(lines)
 
 
+#: The options of :func:`~almo.search.climb.climb` that ``agnostic_search`` passes on.
+CLIMB_OPTIONS = ("rounds", "concentration", "n_candidates", "top_n", "predictor")
+
+
 def agnostic_search(
     proxy: Callable[..., Any],
     shares: Any,
@@ -129,6 +133,23 @@ def agnostic_search(
             "be a MixtureSet over the targets",
             type(mixture_set).__name__,
             "pass e.g. almo.Simplex(n_targets)",
+        )
+    fixed = sorted(set(climb_options) & {"aggregate", "method", "n_jobs", "seed", "verbose"})
+    if fixed:
+        raise fail(
+            fixed[0],
+            "not be among the climb options: the agnostic search sets it for each of its "
+            "three searches (aggregate and method) or takes it as its own argument",
+            climb_options[fixed[0]],
+            f"drop {fixed[0]}=; pass n_jobs, seed and verbose to agnostic_search itself",
+        )
+    unknown = sorted(set(climb_options) - set(CLIMB_OPTIONS))
+    if unknown:
+        raise fail(
+            "climb_options",
+            f"be among {CLIMB_OPTIONS}",
+            unknown,
+            "drop the unknown options, or check their spelling",
         )
     p = mixture_set.p
     single = check_integer(

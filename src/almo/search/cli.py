@@ -26,6 +26,7 @@ import numpy as np
 
 from almo._cli import check_writable_dir
 from almo._validation import check_integer, check_number, fail
+from almo.exceptions import ALMOValueError
 
 __all__ = ["add_parser", "check_args", "run"]
 
@@ -282,14 +283,24 @@ def run(args: argparse.Namespace) -> int:
             args.clusters,
             f"pass --clusters {min(16, len(texts))}",
         )
-    clusters = cluster_documents(
-        texts,
-        args.clusters,
-        quality=None if args.quality == "none" else "heuristic",
-        min_quality=args.min_quality,
-        merge_distance=args.merge_distance,
-        seed=args.seed,
-    )
+    try:
+        clusters = cluster_documents(
+            texts,
+            args.clusters,
+            quality=None if args.quality == "none" else "heuristic",
+            min_quality=args.min_quality,
+            merge_distance=args.merge_distance,
+            seed=args.seed,
+        )
+    except ALMOValueError as err:
+        if not str(err).startswith("`min_quality`"):
+            raise
+        raise fail(
+            "--min-quality",
+            "leave at least one cluster (clusters whose mean quality is below it are pruned)",
+            args.min_quality,
+            "lower --min-quality, or pass --quality none",
+        ) from None
     ngram = NGramProxy(texts, clusters.labels, target, n_tokens=args.proxy_tokens)
     proxy: Any = (
         ngram

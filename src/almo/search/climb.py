@@ -156,7 +156,8 @@ def _spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
 def split_budget(budget: int, ratios: Sequence[float] = (4, 2, 1)) -> list[int]:
     """Split ``budget`` proxy runs over rounds in ``ratios``, exactly, at least one per round.
 
-    Largest remainders decide the rounding, ties going to earlier rounds.
+    Rounds whose share exceeds their runs so far by the most take the runs left over (largest
+    remainders, ties going to earlier rounds), so a larger ratio never gets fewer runs.
 
     Examples
     --------
@@ -192,7 +193,7 @@ def split_budget(budget: int, ratios: Sequence[float] = (4, 2, 1)) -> list[int]:
     out = np.maximum(np.floor(share).astype(int), 1)
     while out.sum() > budget:  # rounds lifted to one run give theirs back from the largest
         out[int(np.argmax(out))] -= 1
-    order = np.argsort(-(share - np.floor(share)), kind="stable")
+    order = np.argsort(-(share - out), kind="stable")
     out[order[: budget - out.sum()]] += 1
     return [int(x) for x in out]
 
@@ -310,6 +311,14 @@ def run_proxies(
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
     from tqdm.auto import tqdm
 
+    seeds = list(seeds)
+    if len(seeds) != len(W):
+        raise fail(
+            "seeds",
+            f"hold one seed per row of the weights ({len(W)})",
+            f"{len(seeds)} seeds",
+            f"pass {len(W)} seeds, e.g. range({len(W)})",
+        )
     jobs = (delayed(call_proxy)(proxy, w, int(s)) for w, s in zip(W, seeds, strict=True))
     gen = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     return list(tqdm(gen, total=len(W), desc=desc, disable=not verbose, leave=False))

@@ -243,6 +243,22 @@ def _merge(centroids: np.ndarray, distance: float) -> list[list[int]]:
     return list(groups.values())
 
 
+def _score(score: Callable[[str], float], text: str) -> float:
+    """One document's quality as a float; a score that is not a real number names ``quality``."""
+    value = score(text)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise fail(
+            "quality",
+            "return a real number for every document",
+            value,
+            "make the callable return a float score, e.g. quality_heuristic(text)",
+        ) from None
+
+
 def cluster_documents(
     texts: Sequence[str],
     n_clusters: int = 16,
@@ -324,8 +340,8 @@ def cluster_documents(
     if quality is None:
         doc_q = np.full(n, np.nan)
     else:
-        score = quality_heuristic if quality == "heuristic" else quality
-        doc_q = np.array([float(score(t)) for t in texts])  # type: ignore[operator]
+        score = quality_heuristic if isinstance(quality, str) else quality
+        doc_q = np.array([_score(score, t) for t in texts])
         if not np.isfinite(doc_q).all():
             raise fail(
                 "quality",

@@ -94,14 +94,28 @@ class SyntheticCorpus:
 
     def mixture_target(self, mixture: np.ndarray, n_docs: int = 200, seed: int = 0) -> list[str]:
         """A target set of ``n_docs`` documents drawn from ``mixture`` over the topics."""
-        mixture = np.asarray(mixture, dtype=float)
-        if mixture.shape != (self.n_topics,) or np.any(mixture < 0) or mixture.sum() <= 0:
+        try:
+            mixture = np.asarray(mixture, dtype=float)
+        except (TypeError, ValueError):
             raise fail(
                 "mixture",
-                f"be {self.n_topics} non-negative topic weights with a positive sum",
+                f"be {self.n_topics} non-negative finite topic weights",
+                mixture,
+                "pass e.g. corpus.target_mixture",
+            ) from None
+        if (
+            mixture.shape != (self.n_topics,)
+            or not np.isfinite(mixture).all()
+            or np.any(mixture < 0)
+            or mixture.sum() <= 0
+        ):
+            raise fail(
+                "mixture",
+                f"be {self.n_topics} non-negative finite topic weights with a positive sum",
                 mixture,
                 "pass e.g. corpus.target_mixture",
             )
+        n_docs = check_integer("n_docs", n_docs, "pass e.g. n_docs=200")
         rng = np.random.default_rng([self.seed, 11, seed])
         return _mixture_docs(self, mixture / mixture.sum(), n_docs, rng)
 
@@ -137,6 +151,8 @@ def sample_documents(
     ['a', 'b', 'a', 'b']
     """
     v = table.shape[1]
+    if n_docs == 0:
+        return []
     lengths = 5 + rng.poisson(max(length - 5, 0), size=n_docs)
     cdf = np.cumsum(table, axis=1)
     cdf /= cdf[:, -1:]
@@ -190,6 +206,25 @@ def _default_target(n_topics: int) -> np.ndarray:
     else:
         pi[-3:] = [0.5, 0.3, 0.2]
     return pi
+
+
+def _topic_counts(shares: np.ndarray, n_good: int) -> np.ndarray:
+    """Topical documents per topic: floors of ``shares * n_good``, the rest to earlier topics."""
+    counts = np.floor(shares * n_good).astype(int)
+    counts[: n_good - counts.sum()] += 1
+    return counts
+
+
+def _docs_needed(shares: np.ndarray, low_quality: float) -> int:
+    """The smallest ``n_docs`` that leaves every topic at least one topical document."""
+    good = shares.size
+    while _topic_counts(shares, good).min() < 1:
+        good += 1
+    # n - round(low_quality * n) grows by 0 or 1 per document and is <= n (1 - low_quality) + 1/2.
+    n = max(good, int((good - 0.5) / (1 - low_quality)) - 1)
+    while n - round(low_quality * n) < good:
+        n += 1
+    return n
 
 
 def make_corpus(
@@ -261,18 +296,26 @@ def make_corpus(
                 "pass e.g. np.ones(n_topics) / n_topics",
             )
         pi = pi / pi.sum()
+    # Topic shares decay as 1, 1/2, 1/3, ... (normalized): unequal on purpose.
+    shares = 1.0 / np.arange(1, n_topics + 1)
+    shares /= shares.sum()
+    n_good = n_docs - round(low_quality * n_docs)
+    counts = _topic_counts(shares, n_good)
+    if counts.min() < 1:
+        need = _docs_needed(shares, low_quality)
+        raise fail(
+            "n_docs",
+            f"leave every one of the {n_topics} topics at least one document (topics share "
+            "the documents 1 : 1/2 : ... : 1/T, after the low-quality ones)",
+            n_docs,
+            f"pass n_docs >= {need}, fewer n_topics, or a lower low_quality",
+        )
     rng = np.random.default_rng(seed)
     vocabulary = list(STOP_WORDS) + [f"t{t}w{j}" for t in range(n_topics) for j in range(words)]
     tables = np.stack(
         [_topic_table(t, n_topics, words, concentration, rng) for t in range(n_topics)]
     )
-    # Topic shares decay geometrically (1, 1/2, 1/3, ... normalized): unequal on purpose.
-    shares = 1.0 / np.arange(1, n_topics + 1)
-    shares /= shares.sum()
-    n_bad = round(low_quality * n_docs)
-    n_good = n_docs - n_bad
-    counts = np.floor(shares * n_good).astype(int)
-    counts[: n_good - counts.sum()] += 1
+    n_bad = n_docs - n_good
     docs: list[str] = []
     topics: list[int] = []
     for t in range(n_topics):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from almo._validation import fail
 from almo.search.climb import SearchResult
 
 __all__ = ["figure_predicted", "figure_progress", "figure_weights", "save_figures"]
@@ -33,6 +34,14 @@ def _figure(width: float = 7.0, height: float = 4.0) -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=(width, height), layout="constrained")
+
+
+def _legend(ax: Any, empty: str, **options: Any) -> None:
+    """A legend when something is labelled; otherwise ``empty`` written across the axes."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+    else:
+        ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", va="center", color="gray")
 
 
 def figure_progress(results: Mapping[str, SearchResult]) -> Any:
@@ -48,7 +57,7 @@ def figure_progress(results: Mapping[str, SearchResult]) -> Any:
     ax.set_xlabel("proxy runs")
     ax.set_ylabel("proxy target loss (nats per token)")
     ax.set_title("Search progress: best measured proxy score vs proxy runs")
-    ax.legend(fontsize="small")
+    _legend(ax, "no method made proxy runs", fontsize="small")
     return fig
 
 
@@ -70,7 +79,7 @@ def figure_predicted(result: SearchResult) -> Any:
     )
     ax.set_xlabel("predicted proxy loss (nats per token)")
     ax.set_ylabel("measured proxy loss (nats per token)")
-    ax.legend(fontsize="small")
+    _legend(ax, "no predicted runs (a single round has no predictor)", fontsize="small")
     return fig
 
 
@@ -83,6 +92,13 @@ def figure_weights(
     series = dict(weights)
     if optimum is not None:
         series = {"optimum": list(optimum), **series}
+    if not series:
+        raise fail(
+            "weights",
+            "map at least one method to its weights",
+            weights,
+            "pass e.g. {'climb': result.weights}",
+        )
     k = len(next(iter(series.values())))
     fig, ax = _figure(max(7.0, 0.5 * k + 3), 4.0)
     width = 0.8 / len(series)
@@ -106,7 +122,7 @@ def figure_weights(
     ax.set_xlabel("cluster")
     ax.set_ylabel("mixture weight λ (share of training tokens)")
     ax.set_title("Mixture weights found, per method")
-    ax.legend(fontsize="small", ncols=2)
+    _legend(ax, "no weights", fontsize="small", ncols=2)
     return fig
 
 

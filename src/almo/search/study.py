@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from almo._validation import fail
+from almo._validation import check_integer, fail
 from almo.search.baselines import doremi, fixed_mixture, random_search, regmix
-from almo.search.climb import SearchResult, _spearman, climb, make_predictor
+from almo.search.climb import SearchResult, _spearman, climb, make_predictor, split_budget
 
 __all__ = ["METHODS", "MethodRow", "SearchReport", "compare_methods", "cv_spearman"]
 
@@ -191,6 +191,13 @@ def compare_methods(
     if evaluate is not None and not callable(evaluate):
         raise fail(
             "evaluate", "be a callable weights -> float", evaluate, "pass e.g. proxy.large_loss"
+        )
+    # The budget is checked before any method runs, even by those that spend one proxy run.
+    if "climb" in methods:
+        budget = sum(split_budget(budget, rounds))
+    else:
+        budget = check_integer(
+            "budget", budget, "pass a number of proxy runs, e.g. budget=112", low=1
         )
     common: dict[str, Any] = {"n_jobs": n_jobs, "seed": seed, "verbose": verbose}
     results: dict[str, SearchResult] = {}
