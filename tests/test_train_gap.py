@@ -27,7 +27,7 @@ def _family(scales=None):
 
 def _optimum(x, y, g):
     family = _family("initial")
-    sol = almo.solve_linear(x, y, family, groups=g, l2=L2, tol=1e-10)
+    sol = almo.solve_linear(x, y, family, groups=g, l2=L2, tol=1e-8)
     return sol, np.asarray(family.scale_array)
 
 
@@ -100,7 +100,7 @@ def test_against_a_fixed_mixture_the_lower_side_is_the_weighted_optimum(problem)
     lam = np.array([0.1, 0.2, 0.3, 0.4])
     family = _family(list(scales))
     point = almo.BoxSimplex(lam, lam)
-    ref = almo.solve_linear(x, y, family, groups=g, l2=L2, mixture_set=point, tol=1e-10)
+    ref = almo.solve_linear(x, y, family, groups=g, l2=L2, mixture_set=point, tol=1e-8)
     est = _estimate(_model(), scales, lam, _data(x, y, g))
     assert est.lower == pytest.approx(ref.value, rel=1e-7)
 
