@@ -60,7 +60,8 @@ class DualNewtonResult:
     newton_steps: int
     #: What ended the loop: "converged" (gap ≤ tol), "max_iter", "line_search" (no step along
     #: the model's direction raised g beyond its rounding: the precision floor of g) or
-    #: "no_ascent" (the model's ascent slope is below the rounding of g).
+    #: "no_ascent" (the model's ascent slope is below the rounding of g); on the smoothed path
+    #: also "smoothing" (the continuation reached its smallest μ before the gap closed).
     reason: str = "converged"
     #: The last iterate (λ, Θ), a warm start for the next smoothing stage.
     last: tuple[np.ndarray, np.ndarray] | None = None
@@ -144,6 +145,16 @@ def _solve(
         if best_up - best_low <= tol * max(1.0, abs(best_up)):
             reason = "converged"
             break
+        if sol.capped and it < max_iter:
+            # The inner Newton stopped at its step limit (a smoothed loss with few samples on
+            # its curved part converges slowly): g, its gradient and the stage's own gap are
+            # those of a minimizer only once it is reached, so the solve continues from there
+            # before any step on λ. With a single-point Λ this is the whole method.
+            more = inner.solve(lam * unit, sol.theta, problem.norm_weight(lam))
+            steps += more.newton_steps
+            if more.value < sol.value:
+                sol = more
+                continue
         if original is not None:
             # A smoothing stage is done once its own gap (worst case minus g, both smoothed)
             # is small next to the original gap, which the smoothing error then dominates.
@@ -219,7 +230,10 @@ def _smoothed(
     # away from its margins and needs 1e-2; for the others (regression residuals, smooth
     # losses) a smaller one leaves the repaired dual candidates inside their domains.
     prox = 1e-2 if rough and problem.task != "regression" else 1e-4
-    while used < max_iter and mu > 1e-14 * score:
+    while used < max_iter:
+        if mu <= 1e-14 * score:
+            reason = "smoothing"  # the continuation ran out of μ before the gap closed
+            break
         scale = 1.0 if best is None else max(1.0, abs(best.upper))
         stage_tol = 0.25 * tol * scale
         stage = smooth_problem(problem, mu, prox=prox, center=start[1])

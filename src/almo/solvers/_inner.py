@@ -41,6 +41,9 @@ class InnerSolution:
     hessian: np.ndarray
     newton_steps: int
     decrement: float
+    #: True when Newton stopped at its step limit, not at a minimizer: a warm restart from
+    #: ``theta`` continues the solve.
+    capped: bool = False
 
 
 class InnerSolver:
@@ -258,7 +261,7 @@ class InnerSolver:
         D, C = self.problem.shape
         d = self.problem.n_features
         value = self.value(theta, c, norm)
-        steps, dec2 = 0, np.inf
+        steps, dec2, capped = 0, np.inf, False
         for steps in range(1, self.max_steps + 1):  # noqa: B007
             G, Dg, low_rank = self._sample_terms(theta, c)
             grad = (self.problem.X.T @ G + self._reg * theta + self._shift).T.ravel()
@@ -289,4 +292,5 @@ class InnerSolver:
                 break
         else:
             logger.debug("inner Newton stopped at %d steps (decrement² %.3g)", steps, dec2)
-        return InnerSolution(theta, value, hessian, steps0 + steps, dec2)
+            capped = True
+        return InnerSolution(theta, value, hessian, steps0 + steps, dec2, capped)

@@ -524,6 +524,11 @@ def _fast_path(problem: LinearProblem) -> tuple[bool, str]:
 
 _ADVICE = {
     "max_iter": "the iteration limit was reached; raise max_iter",
+    "smoothing": (
+        "the smoothing continuation reached its smallest smoothing level (1e-14 of the "
+        "scores' scale) without closing the gap, so more iterations would not help; loosen "
+        "tol, rescale X, or try method='cvxpy'"
+    ),
     "line_search": (
         "the line search found no increase of the dual function above its rounding error "
         "(the precision floor of float64 at this scale), so a smaller gap cannot be certified "
