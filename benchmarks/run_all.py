@@ -48,7 +48,7 @@ TIERS: dict[str, dict[str, list[str]]] = {
         "minimax_sources": ["--quick"],
         "scaling": [],
         "search": ["--quick"],
-        "estimators": [],
+        "estimators": ["--quick"],
     },
     "quick": {},
     "full": {},
