@@ -7,8 +7,10 @@ estimator behaves the same whichever path ran.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -247,6 +249,18 @@ class GamePenalty:
         return self.rademacher(model) + ridge
 
 
+@contextlib.contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Restore the global random generators (torch, numpy, Python) on exit."""
+    saved = (torch.get_rng_state(), np.random.get_state(), random.getstate())  # noqa: NPY002
+    try:
+        yield
+    finally:
+        torch.set_rng_state(saved[0])
+        np.random.set_state(saved[1])  # noqa: NPY002
+        random.setstate(saved[2])
+
+
 def fit_trainer(
     problem: Problem,
     penalty: RademacherPenalty | None,
@@ -271,104 +285,68 @@ def fit_trainer(
     The global random generators (torch, numpy, Python) are restored afterwards: fitting an
     estimator does not reseed the user's program.
     """
-    saved = (torch.get_rng_state(), np.random.get_state(), random.getstate())  # noqa: NPY002
-    try:
-        return _train(
-            problem,
-            penalty,
-            alpha,
-            hidden,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+    with _global_rng_kept():
+        torch.manual_seed(seed)
+        n, d = problem.X.shape
+        mean = np.asarray(problem.X.mean(axis=0), np.float64) if center else None
+        module = build_module(d, problem.n_outputs, hidden, mean).double()
+        # Copies: the caller's arrays may be read-only (memory maps), which torch refuses to wrap.
+        X = torch.from_numpy(np.array(problem.X, dtype=np.float64))
+        y = torch.from_numpy(np.array(problem.y))
+        tensors = [X, y] if problem.ids is None else [X, y, torch.from_numpy(np.array(problem.ids))]
+        dataset = torch.utils.data.TensorDataset(*tensors)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=min(batch_size, n),
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        full = [tuple(tensors)]  # one batch: each epoch's evaluation on the training data
+        if penalty is not None:
+            penalty.fit(problem.X, problem.family, problem.ids, problem.y)
+        trainer = MinimaxTrainer(
+            module,
+            problem.family,
+            mixture_set=problem.mixture_set,
+            weight_rule=problem.rule,
+            optimizer=lambda params: torch.optim.Adam(params, lr=learning_rate),
+            penalty=GamePenalty(problem.family.p, penalty, alpha),
+            device=device,
             seed=seed,
             verbose=verbose,
-            device=device,
-            center=center,
-            eval_data=eval_data,
+            lr_schedule="poly",
         )
-    finally:
-        torch.set_rng_state(saved[0])
-        np.random.set_state(saved[1])  # noqa: NPY002
-        random.setstate(saved[2])
-
-
-def _train(
-    problem: Problem,
-    penalty: RademacherPenalty | None,
-    alpha: float,
-    hidden: tuple[int, ...] | None,
-    *,
-    max_epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    verbose: bool,
-    device: Any,
-    center: bool,
-    eval_data: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
-) -> FitResult:
-    torch.manual_seed(seed)
-    n, d = problem.X.shape
-    mean = np.asarray(problem.X.mean(axis=0), np.float64) if center else None
-    module = build_module(d, problem.n_outputs, hidden, mean).double()
-    # Copies: the caller's arrays may be read-only (memory maps), which torch refuses to wrap.
-    X = torch.from_numpy(np.array(problem.X, dtype=np.float64))
-    y = torch.from_numpy(np.array(problem.y))
-    tensors = [X, y] if problem.ids is None else [X, y, torch.from_numpy(np.array(problem.ids))]
-    dataset = torch.utils.data.TensorDataset(*tensors)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=min(batch_size, n),
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    full = [tuple(tensors)]  # one batch: each epoch's evaluation on the training data
-    if penalty is not None:
-        penalty.fit(problem.X, problem.family, problem.ids, problem.y)
-    trainer = MinimaxTrainer(
-        module,
-        problem.family,
-        mixture_set=problem.mixture_set,
-        weight_rule=problem.rule,
-        optimizer=lambda params: torch.optim.Adam(params, lr=learning_rate),
-        penalty=GamePenalty(problem.family.p, penalty, alpha),
-        device=device,
-        seed=seed,
-        verbose=verbose,
-        lr_schedule="poly",
-    )
-    callbacks: list[Callback] = []
-    held: _HeldOut | None = None
-    if eval_data is not None:
-        X_e, y_e, ids_e = eval_data
-        held_tensors = [
-            torch.from_numpy(np.array(X_e, dtype=np.float64)),
-            torch.from_numpy(np.array(y_e)),
-        ]
-        if ids_e is not None:
-            held_tensors.append(torch.from_numpy(np.array(ids_e)))
-        held = _HeldOut([tuple(held_tensors)])
-        callbacks.append(held)
-    trained = trainer.fit(loader, epochs=max_epochs, eval_loader=full, callbacks=callbacks)
-    history = FitHistory(
-        **{f.name: getattr(trained, f.name) for f in fields(History)},
-        held_out=[] if held is None else held.reports,
-    )
-    model = trainer.averaged_model().to("cpu").eval()
-    for q in model.parameters():
-        q.requires_grad_(False)
-    with torch.no_grad():
-        r = GamePenalty(problem.family.p, penalty, alpha)(model)
-    result = FitResult(
-        weights=np.asarray(trainer.average_weights, dtype=np.float64).copy(),
-        n_iter=int(trainer.epoch),
-        history=history,
-        penalty_coefficients=None if penalty is None else penalty.coefficients_.copy(),
-        penalty=r.detach().cpu().numpy().astype(np.float64),
-    )
-    if hidden is None:
-        result.coef, result.intercept = linear_coefficients(model)
-    else:
-        result.module = model
-    return result
+        callbacks: list[Callback] = []
+        held: _HeldOut | None = None
+        if eval_data is not None:
+            X_e, y_e, ids_e = eval_data
+            held_tensors = [
+                torch.from_numpy(np.array(X_e, dtype=np.float64)),
+                torch.from_numpy(np.array(y_e)),
+            ]
+            if ids_e is not None:
+                held_tensors.append(torch.from_numpy(np.array(ids_e)))
+            held = _HeldOut([tuple(held_tensors)])
+            callbacks.append(held)
+        trained = trainer.fit(loader, epochs=max_epochs, eval_loader=full, callbacks=callbacks)
+        history = FitHistory(
+            **{f.name: getattr(trained, f.name) for f in fields(History)},
+            held_out=[] if held is None else held.reports,
+        )
+        model = trainer.averaged_model().to("cpu").eval()
+        for q in model.parameters():
+            q.requires_grad_(False)
+        with torch.no_grad():
+            r = GamePenalty(problem.family.p, penalty, alpha)(model)
+        result = FitResult(
+            weights=np.asarray(trainer.average_weights, dtype=np.float64).copy(),
+            n_iter=int(trainer.epoch),
+            history=history,
+            penalty_coefficients=None if penalty is None else penalty.coefficients_.copy(),
+            penalty=r.detach().cpu().numpy().astype(np.float64),
+        )
+        if hidden is None:
+            result.coef, result.intercept = linear_coefficients(model)
+        else:
+            result.module = model
+        return result
