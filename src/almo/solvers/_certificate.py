@@ -27,7 +27,10 @@ a (1 − 1e-10) by the same least-norm correction.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from almo.solvers._problem import LinearProblem
 
@@ -56,13 +59,14 @@ def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.
     sum_zero = [o.loss.sum_zero for o in problem.objectives]
     # The linear constraints on α: the intercept column only (l2 > 0 or a > 0), or all of X̃.
     if problem.l2 > 0 or norm > 0:
-        cols = [X.shape[1] - 1] if problem.fit_intercept else []
-    else:
-        cols = list(range(X.shape[1]))
-    if cols:
-        blocks = [X[o.rows][:, cols] for o in problem.objectives]
-        if not _repair(blocks, alphas, rooms, sum_zero):
-            return -np.inf
+        if problem.fit_intercept:
+            B = problem.stacked_design()[:, -1:]
+            if not _repair(B, problem.offsets, alphas, rooms, sum_zero):
+                return -np.inf
+    elif not _repair(
+        problem.stacked_design(), problem.offsets, alphas, rooms, sum_zero, None, problem.gram()
+    ):
+        return -np.inf
     if problem.l2 == 0 and norm > 0:
         # h* is the indicator of ‖G‖ ≤ a: move G into the ball when it lies outside.
         G = _coef_dual(problem, alphas)
@@ -70,13 +74,13 @@ def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.
         if size > norm:
             target = np.zeros((X.shape[1], G.shape[1]))
             target[:d] = G * (norm * (1.0 - 1e-10) / size)
-            blocks = [X[o.rows] for o in problem.objectives]
             # the first repair used up part of each coordinate's room: measure it again
             rooms = [
                 c * o.loss.room(A / c, o.targets) if c > 0.0 else np.zeros_like(A)
                 for o, c, A in zip(problem.objectives, cs, alphas, strict=True)
             ]
-            if not _repair(blocks, alphas, rooms, sum_zero, target):
+            B = problem.stacked_design()
+            if not _repair(B, problem.offsets, alphas, rooms, sum_zero, target, problem.gram()):
                 return -np.inf
             if float(np.linalg.norm(_coef_dual(problem, alphas))) > norm:
                 return -np.inf
@@ -95,75 +99,101 @@ def dual_bound(problem: LinearProblem, weights: np.ndarray, unit_duals: list[np.
 
 def _coef_dual(problem: LinearProblem, alphas: list[np.ndarray]) -> np.ndarray:
     """G = Σ_j x_i α_jᵀ over the feature columns (the intercept column left out), (d, C)."""
-    X, d = problem.X, problem.n_features
-    return sum(
-        (X[o.rows][:, :d].T @ A for o, A in zip(problem.objectives, alphas, strict=True)),
-        np.zeros((d, alphas[0].shape[1])),
-    )
+    return problem.stacked_design()[:, : problem.n_features].T @ np.vstack(alphas)
 
 
 def _repair(
-    blocks: list[np.ndarray],
+    B: np.ndarray,
+    offsets: np.ndarray,
     alphas: list[np.ndarray],
     rooms: list[np.ndarray],
     sum_zero: list[bool],
     target: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
 ) -> bool:
     """Make Σ_k B_kᵀ α_k = target (0 by default) exactly by a weighted least-norm change of α
-    (in place).
+    (in place); ``B`` stacks the blocks B_k, objective k on rows ``offsets[k]:offsets[k + 1]``,
+    and ``gram`` is BᵀB when known (the system's blocks when every objective is free).
 
     The change of row i of α_k is ``δ = ω ∘ (η 1 − B_i Z)``, with weights ω proportional to the
     room left in the domain, η keeping the class sum of δ at zero for simplex-type domains, and
     Z (q, C) solving the linear system that cancels the residual. Objectives whose conjugate is
     finite everywhere (squared), when present, absorb the whole residual on their own.
+
+    The system is solved by Cholesky when its pivots show it well conditioned, by least
+    squares otherwise — and by least squares again when the first solution fails a check.
+    Either way the change is kept only if it stays in the domains and cancels the residual to
+    rounding (the exactness check that makes the bound true).
     """
-    R = sum(B.T @ A for B, A in zip(blocks, alphas, strict=True))
+    A = np.vstack(alphas)
+    R = B.T @ A
     if target is not None:
         R = R - target
     if not np.any(R):
         return True
-    free = [bool(np.isinf(r).all() and r.size) for r in rooms]
-    if any(free):
-        omegas = [
-            np.ones_like(r) if f else np.zeros_like(r) for r, f in zip(rooms, free, strict=True)
-        ]
+    counts = np.diff(offsets)
+    free = np.array([bool(np.isinf(r).all() and r.size) for r in rooms])
+    if free.any():
+        Om = np.repeat(free.astype(np.float64), counts)[:, None] * np.ones((1, A.shape[1]))
     else:
-        omegas = [
-            np.where(np.isfinite(r), r, np.nanmax(np.where(np.isfinite(r), r, np.nan), initial=1.0))
-            for r in rooms
-        ]
-    B = np.vstack(blocks)
-    Om = np.vstack(omegas)
-    zero_sum = np.concatenate(
-        [np.full(b.shape[0], z and not f) for b, z, f in zip(blocks, sum_zero, free, strict=True)]
-    )
+        Om = np.vstack(
+            [
+                np.where(
+                    np.isfinite(r), r, np.nanmax(np.where(np.isfinite(r), r, np.nan), initial=1.0)
+                )
+                for r in rooms
+            ]
+        )
+    zero_sum = np.repeat(np.array(sum_zero, dtype=bool) & ~free, counts)
+    bounded = np.repeat(~free, counts)
+    room = np.vstack(rooms)[bounded] if bounded.any() else None
     q, C = R.shape
     # K vec(Z) = vec(R), vec in (class, column) order: block (c, c') of K is
     # δ_cc' Σ_i ω_ic B_i B_iᵀ − Σ_{zero-sum i} ω_ic ω_ic' / s_i B_i B_iᵀ.
     K = np.zeros((C * q, C * q))
     for c in range(C):
-        K[c * q : (c + 1) * q, c * q : (c + 1) * q] = B.T @ (Om[:, c : c + 1] * B)
-    if zero_sum.any() and C > 1:
+        block = gram if gram is not None and free.all() else B.T @ (Om[:, c : c + 1] * B)
+        K[c * q : (c + 1) * q, c * q : (c + 1) * q] = block
+    multiclass = bool(zero_sum.any()) and C > 1
+    if multiclass:
         Bz, Oz = B[zero_sum], Om[zero_sum]
         s = Oz.sum(axis=1)
         V = Oz / np.sqrt(np.where(s > 0, s, 1.0))[:, None]
         Zm = (V[:, :, None] * Bz[:, None, :]).reshape(Bz.shape[0], C * q)
         K -= Zm.T @ Zm
-    z, *_ = np.linalg.lstsq(K, R.T.ravel(), rcond=None)
-    Z = z.reshape(C, q).T
-    start = 0
-    for k, blk in enumerate(blocks):
-        stop = start + blk.shape[0]
-        om, BZ = Om[start:stop], blk @ Z
-        step = -om * BZ
-        if zero_sum[start:stop].any() and C > 1:
-            s = om.sum(axis=1, keepdims=True)
-            step += om * (om * BZ).sum(axis=1, keepdims=True) / np.where(s > 0, s, 1.0)
-        if not free[k] and np.any(np.abs(step) > rooms[k]):
-            return False
-        alphas[k] = alphas[k] + step
-        start = stop
-    R_after = sum(b.T @ A for b, A in zip(blocks, alphas, strict=True))
-    if target is not None:
-        R_after = R_after - target
-    return bool(np.abs(R_after).max() <= 1e-12 * max(1.0, float(np.abs(R).max())))
+    r = R.T.ravel()
+    for z in (_cholesky_solve(K, r), None):
+        if z is None:
+            z = np.linalg.lstsq(K, r, rcond=None)[0]
+        BZ = B @ z.reshape(C, q).T
+        step = -Om * BZ
+        if multiclass:
+            s = Om[zero_sum].sum(axis=1, keepdims=True)
+            step[zero_sum] += (
+                Om[zero_sum] * (Om[zero_sum] * BZ[zero_sum]).sum(axis=1, keepdims=True)
+            ) / np.where(s > 0, s, 1.0)
+        if room is not None and np.any(np.abs(step[bounded]) > room):
+            continue
+        after = A + step
+        R_after = B.T @ after
+        if target is not None:
+            R_after = R_after - target
+        if np.abs(R_after).max() <= 1e-12 * max(1.0, float(np.abs(R).max())):
+            alphas[:] = [after[a:b] for a, b in pairwise(offsets)]
+            return True
+    return False
+
+
+def _cholesky_solve(K: np.ndarray, r: np.ndarray) -> np.ndarray | None:
+    """K⁻¹ r by Cholesky (LAPACK, no wrapper overhead) when K is positive definite with pivots
+    within a factor 10⁶ of each other — a cheap sign of a well-conditioned system, on which
+    least squares gives the same answer to rounding; None otherwise (the caller then uses least
+    squares)."""
+    c, info = dpotrf(K, lower=1, clean=0)
+    if info != 0:
+        return None
+    pivots = np.abs(np.diag(c))
+    if not pivots.size or float(pivots.min()) <= 1e-6 * float(pivots.max()):
+        return None
+    z, info = dpotrs(c, r, lower=1)
+    return z if info == 0 and np.all(np.isfinite(z)) else None

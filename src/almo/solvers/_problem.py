@@ -10,8 +10,9 @@ objectives are laid out loss-major, like :class:`almo.ObjectiveFamily`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -77,10 +78,6 @@ class LinearProblem:
         return [o.name for o in self.objectives]
 
     @property
-    def scales(self) -> np.ndarray:
-        return np.array([o.scale for o in self.objectives])
-
-    @property
     def shape(self) -> tuple[int, int]:
         """Shape (D, C) of Θ."""
         return self.X.shape[1], self.n_outputs
@@ -88,11 +85,13 @@ class LinearProblem:
     def penalty(self, theta: np.ndarray) -> float:
         """The ridge term l2 ‖W‖², common to every objective (λ sums to 1 over Λ), plus the
         ``prox`` term of a smoothed problem."""
-        ridge = self.l2 * float(np.sum(theta[: self.n_features] ** 2))
+        if not self.l2 and not self.prox:
+            return 0.0
+        ridge = self.l2 * _squared_norm(theta[: self.n_features]) if self.l2 else 0.0
         if not self.prox:
             return ridge
         shift = theta if self.prox_center is None else theta - self.prox_center
-        return ridge + self.prox * float(np.sum(shift**2))
+        return ridge + self.prox * _squared_norm(shift)
 
     def coef_norm(self, theta: np.ndarray) -> float:
         """‖W‖_F, the intercept left out."""
@@ -113,19 +112,154 @@ class LinearProblem:
 
     def batch(self, theta: np.ndarray) -> ObjectiveBatch:
         """Per-objective loss sums and counts at Θ, as the trainer's family would give them."""
-        S = self.X @ theta
-        sums = np.array([o.loss.value(S[o.rows], o.targets).sum() for o in self.objectives])
-        counts = np.array([float(o.rows.size) for o in self.objectives])
-        return ObjectiveBatch(sums, counts, self.scales)
+        return ObjectiveBatch(self._sums(theta), self._counts.copy(), self.scales)
 
     def losses(self, theta: np.ndarray) -> np.ndarray:
-        """The p normalized objectives L̂_k(Θ)."""
-        return self.batch(theta).means()
+        """The p normalized objectives L̂_k(Θ).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X, y = np.array([[0.0], [1.0], [2.0]]), np.array([0.0, 1.0, 4.0])
+        >>> problem = build_problem(X, y, "squared", np.array([0, 0, 1]), 0.0, None, True)
+        >>> problem.losses(np.array([[2.0], [0.0]])).tolist()  # scores 0, 2, 4: (0 + 1) / 2, 0
+        [0.5, 0.0]
+        """
+        # the arithmetic of ObjectiveBatch.means, without building the batch
+        return self._sums(theta) / np.maximum(self._counts, 1.0) / self._scales
 
     def unit_duals(self, theta: np.ndarray) -> list[np.ndarray]:
         """∇ℓ_k at the scores of each objective's rows: the natural dual candidate."""
         S = self.X @ theta
-        return [o.loss.grad(S[o.rows], o.targets) for o in self.objectives]
+        duals: list[np.ndarray] = []
+        for run in self._runs:
+            U = run.loss.grad(S[run.rows], run.targets)
+            duals.extend(U[a:b] for a, b in run.segments)
+        return duals
+
+    @property
+    def scales(self) -> np.ndarray:
+        """The objectives' scales s_k (p,), a fresh array."""
+        return self._scales.copy()
+
+    @cached_property
+    def _scales(self) -> np.ndarray:
+        return _frozen(np.array([o.scale for o in self.objectives], dtype=np.float64))
+
+    @cached_property
+    def stacked_rows(self) -> np.ndarray:
+        """The objectives' rows one after the other (Σ_k n_k,): objective k holds
+        ``stacked_rows[offsets[k]:offsets[k + 1]]``."""
+        return _frozen(np.concatenate([o.rows for o in self.objectives]))
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Where each objective's rows start in :attr:`stacked_rows` (p + 1,)."""
+        return _frozen(np.cumsum([0, *(o.rows.size for o in self.objectives)]))
+
+    def stacked_design(self) -> np.ndarray:
+        """``X̃[stacked_rows]``: the design of every objective's rows, stacked (Σ_k n_k, D).
+
+        Kept with the problem when it is small (at most 64 MiB), so the certificate's repair
+        reads it once per problem; rebuilt on each call otherwise.
+        """
+        cached = self.__dict__.get("_stacked_design")
+        if cached is not None:
+            return cast(np.ndarray, cached)
+        B = self.X[self.stacked_rows]
+        if B.nbytes <= _CACHE_BYTES:
+            object.__setattr__(self, "_stacked_design", _frozen(B))
+        return B
+
+    def gram(self) -> np.ndarray:
+        """``Bᵀ B`` of :meth:`stacked_design` (D, D), computed once per problem."""
+        cached = self.__dict__.get("_gram")
+        if cached is None:
+            B = self.stacked_design()
+            cached = _frozen(B.T @ B)
+            object.__setattr__(self, "_gram", cached)
+        return cast(np.ndarray, cached)
+
+    def row_blocks(self) -> list[np.ndarray]:
+        """``X̃[rows_k]`` for each objective: views into :meth:`stacked_design`."""
+        B, off = self.stacked_design(), self.offsets
+        return [B[off[k] : off[k + 1]] for k in range(self.p)]
+
+    @cached_property
+    def _counts(self) -> np.ndarray:
+        return _frozen(np.array([float(o.rows.size) for o in self.objectives]))
+
+    @cached_property
+    def _runs(self) -> tuple[_Run, ...]:
+        """The objectives grouped into runs of consecutive objectives sharing one loss object,
+        so each run's loss is evaluated in one call on the run's stacked rows."""
+        runs: list[_Run] = []
+        start = 0
+        objectives, off = self.objectives, self.offsets
+        while start < len(objectives):
+            stop = start + 1
+            while stop < len(objectives) and objectives[stop].loss is objectives[start].loss:
+                stop += 1
+            base = int(off[start])
+            runs.append(
+                _Run(
+                    objectives[start].loss,
+                    self.stacked_rows[base : off[stop]],
+                    _concat_targets([o.targets for o in objectives[start:stop]]),
+                    tuple((int(off[k]) - base, int(off[k + 1]) - base) for k in range(start, stop)),
+                )
+            )
+            start = stop
+        return tuple(runs)
+
+    def _sums(self, theta: np.ndarray) -> np.ndarray:
+        """Σ_i ℓ_k over each objective's rows: one loss call per run, each objective's sum over
+        its own contiguous slice (the same summation as on its rows alone)."""
+        S = self.X @ theta
+        sums = np.empty(self.p)
+        k = 0
+        for run in self._runs:
+            values = run.loss.value(S[run.rows], run.targets)
+            for a, b in run.segments:
+                sums[k] = values[a:b].sum()
+                k += 1
+        return sums
+
+
+#: Largest stacked design (bytes) a problem keeps between certificate calls.
+_CACHE_BYTES = 1 << 26
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Consecutive objectives sharing one loss: their stacked rows and targets, and each
+    objective's slice ``segments[j] = (a, b)`` of them."""
+
+    loss: ScoreLoss
+    rows: np.ndarray
+    targets: Targets
+    segments: tuple[tuple[int, int], ...]
+
+
+def _concat_targets(parts: list[Targets]) -> Targets:
+    if len(parts) == 1:
+        return parts[0]
+    values = {}
+    for f in fields(Targets):
+        pieces = [getattr(t, f.name) for t in parts]
+        values[f.name] = None if pieces[0] is None else np.concatenate(pieces)
+    return Targets(**values)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _squared_norm(a: np.ndarray) -> float:
+    """‖a‖² in one BLAS dot."""
+    v = a.ravel()
+    return float(v @ v)
 
 
 def build_problem(
