@@ -91,26 +91,62 @@ def _sparsemax_terms(S: np.ndarray, t: Targets, mu: float) -> tuple[np.ndarray, 
     return Q, h, support
 
 
+def _zone_terms(S: np.ndarray, t: Targets, mu: float, zone_mu: float) -> tuple[np.ndarray, ...]:
+    """The sparsemax gradient q on the support of proj_Δ(z/zone_mu), kept unclipped at μ:
+    ``q_j = (z_j − τ)/μ`` on that support P (τ makes Σ q = 1), 0 off it, and P."""
+    assert t.onehot is not None
+    Z = S + 1.0 - t.onehot
+    support = project_simplex(Z / zone_mu) > 0
+    size = support.sum(axis=1, keepdims=True)
+    tau = ((Z * support).sum(axis=1, keepdims=True) - mu) / size
+    return support * (Z - tau) / mu, support
+
+
+def _curved(support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' support sizes (m, 1) and the mask of supports with ≥ 2 classes: a support of
+    one class is a vertex of the simplex, where the loss is linear (its Hessian is 0)."""
+    size = support.sum(axis=1, keepdims=True)
+    return size, support & (size > 1)
+
+
 class SmoothedMultiHinge(ScoreLoss):
-    """The Crammer–Singer hinge smoothed by (μ/2)‖q‖² on the simplex (see the module notes)."""
+    """The Crammer–Singer hinge smoothed by (μ/2)‖q‖² on the simplex (see the module notes).
+
+    With ``zone_mu``, a model for the continuation's first step, not a loss (see
+    :func:`predicted_start`): each row keeps the support of its sparsemax at ``zone_mu`` with
+    the gradient unclipped and the curvature at μ.
+
+    Examples
+    --------
+    >>> from almo.losses import make_loss
+    >>> form = SmoothedMultiHinge(make_loss("hinge").convex_form("multiclass"), 0.5)
+    >>> t = Targets.of_labels(np.array([0]), 3)
+    >>> round(float(form.value(np.array([[1.0, 0.9, -2.0]]), t)[0]), 6)  # 1 + 0.9 − 1 − μ/2
+    0.65
+    """
 
     name = "hinge"
     sum_zero = True
 
-    def __init__(self, base: Any, mu: float) -> None:
+    def __init__(self, base: Any, mu: float, zone_mu: float | None = None) -> None:
         self.base, self.mu = base, float(mu)
+        self.zone_mu = zone_mu
 
     def value(self, S, t):
         return _sparsemax_terms(S, t, self.mu)[1]
 
     def grad(self, S, t):
+        if self.zone_mu is not None:
+            return _zone_terms(S, t, self.mu, self.zone_mu)[0] - t.onehot
         return _sparsemax_terms(S, t, self.mu)[0] - t.onehot
 
     def hess(self, S, t):
-        _, _, support = _sparsemax_terms(S, t, self.mu)
-        size = support.sum(axis=1, keepdims=True)
-        d = support / self.mu
-        return d, support / np.sqrt(self.mu * size)
+        if self.zone_mu is not None:
+            support = _zone_terms(S, t, self.mu, self.zone_mu)[1]
+        else:
+            support = _sparsemax_terms(S, t, self.mu)[2]
+        size, curved = _curved(support)
+        return curved / self.mu, curved / np.sqrt(self.mu * size)
 
 
 class SmoothedMultiSquaredHinge(ScoreLoss):
@@ -133,9 +169,9 @@ class SmoothedMultiSquaredHinge(ScoreLoss):
 
     def hess(self, S, t):
         _, h, support = _sparsemax_terms(S, t, self.mu)
-        size = support.sum(axis=1, keepdims=True)
+        size, curved = _curved(support)
         a = 2.0 * np.maximum(h, 0.0)[:, None]
-        return a * support / self.mu, np.sqrt(a) * support / np.sqrt(self.mu * size)
+        return a * curved / self.mu, np.sqrt(a) * curved / np.sqrt(self.mu * size)
 
     def hess_plus(self, S: np.ndarray, t: Targets) -> np.ndarray:
         """w (m, C) with the Hessian's positive part Σ_i w_i w_iᵀ: 2·1[h_μ > 0] ∇h ∇hᵀ."""
@@ -194,8 +230,8 @@ def predicted_start(
     from almo.solvers._inner import InnerSolver
 
     objectives = tuple(
-        replace(o, loss=SmoothedInterval(o.loss.base, o.loss.mu, zone_mu=old_mu))
-        if isinstance(o.loss, SmoothedInterval)
+        replace(o, loss=type(o.loss)(o.loss.base, o.loss.mu, zone_mu=old_mu))
+        if isinstance(o.loss, (SmoothedInterval, SmoothedMultiHinge))
         else o
         for o in problem.objectives
     )
