@@ -112,7 +112,7 @@ class LinearProblem:
 
     def batch(self, theta: np.ndarray) -> ObjectiveBatch:
         """Per-objective loss sums and counts at Θ, as the trainer's family would give them."""
-        return ObjectiveBatch(self._sums(theta), self._counts.copy(), self.scales)
+        return ObjectiveBatch(self.loss_sums(theta), self._counts.copy(), self.scales)
 
     def losses(self, theta: np.ndarray) -> np.ndarray:
         """The p normalized objectives L̂_k(Θ).
@@ -126,7 +126,7 @@ class LinearProblem:
         [0.5, 0.0]
         """
         # the arithmetic of ObjectiveBatch.means, without building the batch
-        return self._sums(theta) / np.maximum(self._counts, 1.0) / self._scales
+        return self.loss_sums(theta) / np.maximum(self._counts, 1.0) / self._scales
 
     def unit_duals(self, theta: np.ndarray) -> list[np.ndarray]:
         """∇ℓ_k at the scores of each objective's rows: the natural dual candidate."""
@@ -212,7 +212,7 @@ class LinearProblem:
             start = stop
         return tuple(runs)
 
-    def _sums(self, theta: np.ndarray) -> np.ndarray:
+    def loss_sums(self, theta: np.ndarray) -> np.ndarray:
         """Σ_i ℓ_k over each objective's rows: one loss call per run, each objective's sum over
         its own contiguous slice (the same summation as on its rows alone)."""
         S = self.X @ theta
