@@ -116,6 +116,14 @@ class ScoreLoss:
         """``Σ_i ℓ(S_i, y_i)`` as a convex (DCP) cvxpy expression of S (m, C)."""
         raise NotImplementedError
 
+    def pieces(self, t: Targets) -> tuple[np.ndarray, np.ndarray] | None:
+        """The loss as a max of affine pieces, ``ℓ(s_i) = max_m ⟨G[i, m], s_i⟩ + h[i, m]``.
+
+        ``G`` has shape (m, M, C) and ``h`` (m, M); None for a loss that is not piecewise
+        linear in the scores. The certified solver's linear-programming method reads it.
+        """
+        return None
+
     @property
     def has_hessian(self) -> bool:
         """Whether :meth:`hess` is given."""

@@ -81,6 +81,12 @@ class MultiHinge(SimplexDomain):
 
         return cp.sum(_cs_margin_cvxpy(S, t))
 
+    def pieces(self, t):
+        # one piece per class c: s_c − s_y + 1[c ≠ y] (the piece c = y is the 0 of (·)₊)
+        m, C = t.onehot.shape
+        G = np.broadcast_to(np.eye(C), (m, C, C)) - t.onehot[:, None, :]
+        return G, 1.0 - t.onehot
+
 
 class BinaryHinge(UnitMarginDomain):
     """Binary hinge ``(1 − y± s)₊``."""
@@ -101,6 +107,10 @@ class BinaryHinge(UnitMarginDomain):
         import cvxpy as cp
 
         return cp.sum(cp.pos(1.0 - cp.multiply(t.sign, S[:, 0])))
+
+    def pieces(self, t):
+        G = np.stack([np.zeros_like(t.sign), -t.sign], axis=1)[:, :, None]
+        return G, np.stack([np.zeros_like(t.sign), np.ones_like(t.sign)], axis=1)
 
 
 register(

@@ -138,6 +138,11 @@ class Absolute(IntervalDomain):
 
         return cp.norm1(S[:, 0] - t.value)
 
+    def pieces(self, t):
+        ones = np.ones_like(t.value)
+        G = np.stack([ones, -ones], axis=1)[:, :, None]
+        return G, np.stack([-t.value, t.value], axis=1)
+
 
 register(
     LossKind("absolute", absolute, "regression", lipschitz=1.0, forms={"regression": Absolute})
@@ -234,6 +239,12 @@ class Pinball(IntervalDomain):
 
         r = S[:, 0] - t.value
         return cp.sum(cp.maximum(-self.tau * r, (1.0 - self.tau) * r))
+
+    def pieces(self, t):
+        # max(τ (y − s), (τ − 1)(y − s)): slopes −τ and 1 − τ in s
+        ones = np.ones_like(t.value)
+        G = np.stack([-self.tau * ones, (1.0 - self.tau) * ones], axis=1)[:, :, None]
+        return G, np.stack([self.tau * t.value, (self.tau - 1.0) * t.value], axis=1)
 
 
 register(

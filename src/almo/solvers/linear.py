@@ -19,6 +19,7 @@ from almo.report import ObjectiveReport
 from almo.solvers._certificate import dual_bound
 from almo.solvers._dual_newton import DualNewtonResult, solve_dual_newton, solve_smoothed
 from almo.solvers._inner import InnerSolver
+from almo.solvers._lp import Engine, lp_applies, lp_preferred, solve_lp
 from almo.solvers._minimizer import separable_objectives
 from almo.solvers._problem import LinearProblem, _check_X, _group_array, build_problem
 from almo.solvers._scaling import standardizable, standardize
@@ -26,7 +27,7 @@ from almo.solvers._smoothing import needs_smoothing, smoothable
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["auto", "cvxpy", "dual_newton", "smoothed_newton"]
+Method = Literal["auto", "cvxpy", "dual_newton", "smoothed_newton", "lp"]
 
 
 @dataclass(frozen=True, eq=False)  # array fields: identity comparison, like a fitted model
@@ -58,10 +59,11 @@ class LinearSolution:
         with its λ* (``report.penalized_worst_case == value`` up to rounding).
     status : {"optimal", "inaccurate"}
         "optimal" when ``gap <= tol * max(1, |value|)``.
-    method : {"cvxpy", "dual_newton"}
+    method : {"cvxpy", "dual_newton", "smoothed_newton", "lp"}
         The method that ran.
     n_iter : int
-        Outer iterations (dual_newton) or interior-point iterations (cvxpy).
+        Outer iterations (dual_newton, smoothed_newton), interior-point iterations (cvxpy) or
+        simplex iterations (lp).
     seconds : float
         Wall-clock time, certification included.
     classes_ : np.ndarray or None
@@ -92,7 +94,7 @@ class LinearSolution:
     intercept_: np.ndarray | float
     report: ObjectiveReport
     status: Literal["optimal", "inaccurate"]
-    method: Literal["cvxpy", "dual_newton", "smoothed_newton"]
+    method: Literal["cvxpy", "dual_newton", "smoothed_newton", "lp"]
     n_iter: int
     seconds: float
     classes_: np.ndarray | None = None
@@ -275,14 +277,21 @@ def solve_linear(
     tol : float, default 1e-6
         Target certified gap, relative: ``gap <= tol * max(1, |value|)``.
     max_iter : int, optional
-        Outer iterations of dual_newton (default 100) or interior-point iterations of cvxpy
-        (solver default).
-    method : {"auto", "cvxpy", "dual_newton"}
+        Outer iterations of dual_newton (default 100) and smoothed_newton (default 200), or
+        interior-point iterations of cvxpy (solver default); the lp method runs to the end.
+    method : {"auto", "dual_newton", "smoothed_newton", "lp", "cvxpy"}
         ``"dual_newton"``: Newton ascent on the dual function with exact inner Newton solves
-        (see :mod:`almo.solvers._dual_newton`); needs l2 > 0 and smooth losses (log_loss,
-        squared, huber, binary squared_hinge). ``"cvxpy"``: the epigraph formulation
-        (:mod:`almo.solvers.cvxpy_form`), any convex loss and l2 ≥ 0, mixture sets Simplex,
-        BoxSimplex, Polytope and PriorBall. ``"auto"`` takes dual_newton where it applies.
+        (see :mod:`almo.solvers._dual_newton`); smooth losses (log_loss, squared, huber,
+        binary squared_hinge) with l2 > 0, or l2 = 0 where the inner problem has a minimizer.
+        ``"smoothed_newton"``: the same on Nesterov-smoothed non-smooth losses (hinge,
+        squared_hinge, absolute, pinball) with a continuation, certified on the original
+        problem (:mod:`almo.solvers._smoothing`). ``"lp"``: one linear program solved by
+        HiGHS when every loss is piecewise linear (absolute, pinball, hinge), l2 = 0, there
+        is no penalty and Λ is polyhedral (:mod:`almo.solvers._lp`); "auto" takes it for the
+        scalar losses (absolute, pinball, binary hinge), not for the multiclass hinge.
+        ``"cvxpy"``: the epigraph formulation (:mod:`almo.solvers.cvxpy_form`), any convex loss and l2 ≥ 0,
+        any mixture set. ``"auto"`` takes lp, then dual_newton or smoothed_newton where they
+        apply, cvxpy otherwise (and when a Newton method stalls far from ``tol``).
     penalty : None, array of shape (p,), or an object with ``linear_coefficients``
         A λ-dependent complexity penalty r_k(W) = c_k ‖W‖_F added to objective k (in the
         units of the normalized objectives), so the adversary pays for weight on the objectives
@@ -364,12 +373,21 @@ def solve_linear(
         isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1
     ):
         raise fail("max_iter", "be a positive integer or None", max_iter, "pass e.g. 200")
-    if method not in ("auto", "cvxpy", "dual_newton", "smoothed_newton"):
+    if method not in ("auto", "cvxpy", "dual_newton", "smoothed_newton", "lp"):
         raise fail(
             "method",
-            'be "auto", "cvxpy", "dual_newton" or "smoothed_newton"',
+            'be "auto", "dual_newton", "smoothed_newton", "lp" or "cvxpy"',
             method,
             'use method="auto"',
+        )
+    linear, why_not_linear = lp_applies(problem, mixture_set)
+    if method == "lp" and not linear:
+        raise fail(
+            "method",
+            "be 'lp' only for piecewise-linear losses (absolute, pinball, hinge) with l2 = 0, "
+            "no penalty and a polyhedral mixture set",
+            {"reason": why_not_linear},
+            "pass method='auto' (it picks the method that applies)",
         )
     fast, why_not = _fast_path(problem)
     smoothing = needs_smoothing(problem)
@@ -405,6 +423,45 @@ def solve_linear(
     hint = "" if fast else why_not
     newton: tuple[np.ndarray, np.ndarray, float, float, int] | None = None
     reason = newton_reason = "converged"
+    if method == "lp" or (method == "auto" and linear and lp_preferred(problem)):
+        best: tuple[np.ndarray, np.ndarray, float, float, int] | None = None
+        for engine in ("screened", "highs"):
+            # the interior-point answer screens the samples first (fast on many rows); the
+            # whole LP by the simplex when that certificate falls short of tol
+            try:
+                found = _lp_certified(problem, mixture_set, engine)
+            except SolverError:
+                logger.info("the linear program (%s) failed", engine)
+                continue
+            if best is None or found[2] - found[3] < best[2] - best[3]:
+                best = found
+            if best[2] - best[3] <= tol * max(1.0, abs(best[2])):
+                break
+        if best is None and method == "lp":
+            raise SolverError(
+                "the linear program of the minimax problem failed with Clarabel and HiGHS; "
+                "rescale X or the targets, or try method='cvxpy'"
+            )
+        if best is not None and (
+            method == "lp" or best[2] - best[3] <= tol * max(1.0, abs(best[2]))
+        ):
+            theta, lam, upper, lower, n_iter = best
+            return _solution(
+                problem,
+                mixture_set,
+                theta,
+                lam,
+                upper,
+                lower,
+                tol,
+                "lp",
+                n_iter,
+                time.perf_counter() - start,
+                reason="lp",
+                hint=hint,
+                max_iter=max_iter,
+            )
+        logger.info("the linear program certifies no answer within tol: trying %s", chosen)
     fallback = chosen
     if chosen in ("dual_newton", "smoothed_newton"):
         solver = solve_smoothed if chosen == "smoothed_newton" else solve_dual_newton
@@ -482,6 +539,20 @@ def solve_linear(
     )
 
 
+def _lp_certified(
+    problem: LinearProblem, mixture_set: MixtureSet, engine: Engine
+) -> tuple[np.ndarray, np.ndarray, float, float, int]:
+    """The LP's model with its certificate: (Θ, λ, upper, lower, iterations)."""
+    res = solve_lp(problem, mixture_set, engine)
+    lam = np.asarray(mixture_set.project(np.maximum(res.weights, 0.0)), dtype=np.float64)
+    upper = float(mixture_set.worst_case(problem.game_losses(res.theta)).value)
+    lower = max(
+        dual_bound(problem, lam, res.unit_duals),
+        dual_bound(problem, lam, problem.unit_duals(res.theta)),
+    )
+    return res.theta, lam, upper, float(lower), res.n_iter
+
+
 def _newton(
     solver: Any, problem: LinearProblem, mixture_set: MixtureSet, tol: float, max_iter: int
 ) -> DualNewtonResult:
@@ -539,6 +610,11 @@ _ADVICE = {
         "the model of the dual function predicts no ascent above its rounding error (the "
         "precision floor of float64 at this scale); loosen tol, normalize the objectives "
         "(normalize='initial'), rescale X, or try method='cvxpy'"
+    ),
+    "lp": (
+        "the linear program's multipliers certify no better (HiGHS stops at its feasibility "
+        "tolerance 1e-9); normalize the objectives (normalize='initial'), rescale X or the "
+        "targets, or try method='smoothed_newton'"
     ),
     "cvxpy": (
         "the conic solver's answer certifies no better; raise max_iter, normalize the "
