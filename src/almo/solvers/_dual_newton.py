@@ -334,11 +334,11 @@ def _score_scale(problem: LinearProblem) -> float:
 def _jacobian(problem: LinearProblem, theta: np.ndarray) -> np.ndarray:
     """∂(L̂_k + c_k ‖W‖)/∂Θ, one row per objective, in the (class, feature) ordering of the
     Hessian (the norm's part taken as 0 at W = 0, where the model pins W)."""
-    S = problem.X @ theta
     rows = []
     size = problem.coef_norm(theta) if problem.norm_coef is not None else 0.0
-    for k, o in enumerate(problem.objectives):
-        gk = o.weight * (problem.X[o.rows].T @ o.loss.grad(S[o.rows], o.targets))
+    blocks, duals = problem.row_blocks(), problem.unit_duals(theta)
+    for k, (o, B, U) in enumerate(zip(problem.objectives, blocks, duals, strict=True)):
+        gk = o.weight * (B.T @ U)
         if problem.norm_coef is not None and size > 0:
             gk[: problem.n_features] += problem.norm_coef[k] * theta[: problem.n_features] / size
         rows.append(gk.T.ravel())

@@ -289,9 +289,10 @@ def solve_linear(
         HiGHS when every loss is piecewise linear (absolute, pinball, hinge), l2 = 0, there
         is no penalty and Λ is polyhedral (:mod:`almo.solvers._lp`); "auto" takes it for the
         scalar losses (absolute, pinball, binary hinge), not for the multiclass hinge.
-        ``"cvxpy"``: the epigraph formulation (:mod:`almo.solvers.cvxpy_form`), any convex loss and l2 ≥ 0,
-        any mixture set. ``"auto"`` takes lp, then dual_newton or smoothed_newton where they
-        apply, cvxpy otherwise (and when a Newton method stalls far from ``tol``).
+        ``"cvxpy"``: the epigraph formulation (:mod:`almo.solvers.cvxpy_form`), any convex
+        loss and l2 ≥ 0, any mixture set. ``"auto"`` takes lp, then dual_newton or
+        smoothed_newton where they apply, cvxpy otherwise (and when a Newton method stalls far
+        from ``tol``).
     penalty : None, array of shape (p,), or an object with ``linear_coefficients``
         A λ-dependent complexity penalty r_k(W) = c_k ‖W‖_F added to objective k (in the
         units of the normalized objectives), so the adversary pays for weight on the objectives
