@@ -7,10 +7,16 @@ Rows (each timed side by side in one run; the table gives medians over the repea
   l2 = 0; and the same with the mean absolute residual (``lad``, non-smooth).
 - ``synthetic n × 50``: Gaussian features, 20 groups with group-dependent noise and shifts, the
   same least-squares objective at l2 = 0 (n = 20,000 and 100,000; ``--quick``: 5,000).
-- ``synthetic lad``: 5,000 × 20, 10 groups, absolute residual (non-smooth).
+- ``synthetic lad``: 5,000 and 20,000 × 20 (``--quick``: 2,000), 10 groups, absolute residual
+  (non-smooth; almo's linear-programming method).
+- ``breast cancer``: 569 × 10 (the "mean" features) standardized, two groups (mean radius
+  above its median), the max over groups of the mean binary hinge loss at l2 = 0 (``dro``'s
+  ``svm``).
 - ``digits``: 1797 × 64 standardized, 10 classes, objectives log_loss and squared on the groups
   {0–4}, {5–9}, normalized at W = 0, l2 = 1e-3; and the product instance with hinge added
-  (non-smooth); almo's fast methods, and cvxpy for the smooth instance (not in ``--quick``).
+  (non-smooth); almo's fast methods, and cvxpy for the smooth instance (not in ``--quick``);
+  and fixed weights λ = (0, 1, 0) and (1/3, 2/3, 0) over log_loss, hinge and squared (no
+  groups), a single-point mixture set — the fixed-weight ensembles ``almo compare`` trains.
 
 As in ``dro`` the group id is a column of the design (both packages fit on the same X). ``dro``
 (PyPI ``dro``) is optional: it is imported here only, from its GroupDRO module alone (its package
@@ -44,9 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.preprocessing import StandardScaler
 
+from almo.mixtures import BoxSimplex
 from almo.solvers import ConvergenceWarning, solve_linear
 
 TOL = 1e-6
@@ -74,6 +81,16 @@ def diabetes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.hstack([X, g[:, None].astype(float)]), y, g
 
 
+def breast_cancer() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's breast cancer, its ten "mean" features (569 × 10; all 30 separate the
+    classes, and the hinge optimum is then 0) standardized; groups: mean radius above its
+    median or not, appended as the last column (as dro reads it)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:, :10])
+    g = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    return np.hstack([X, g[:, None].astype(float)]), y, g
+
+
 def synthetic(n: int, d: int, G: int, seed: int = 0) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d - 1))
@@ -91,13 +108,21 @@ def data(quick: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, (y >= 5).astype(int)
 
 
-def time_almo(X, y, g, losses, l2, method="auto", normalize=None) -> dict:
+def time_almo(X, y, g, losses, l2, method="auto", normalize=None, mixture_set=None) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         t0 = time.perf_counter()
         try:
             sol = solve_linear(
-                X, y, losses, groups=g, l2=l2, tol=TOL, method=method, normalize=normalize
+                X,
+                y,
+                losses,
+                groups=g,
+                l2=l2,
+                tol=TOL,
+                method=method,
+                normalize=normalize,
+                mixture_set=mixture_set,
             )
         except RuntimeError as err:  # a conic solver that gave up: reported with its time
             return {"seconds": time.perf_counter() - t0, "status": "failed", "error": str(err)}
@@ -143,13 +168,19 @@ def main() -> None:
     load_before = os.getloadavg()
     rows: list[dict] = []
 
-    def row(name, X, y, g, losses, l2, dro_type, repeats, peer_repeats, **kw) -> None:
-        almo = median_of([time_almo(X, y, g, losses, l2, **kw) for _ in range(repeats)])
-        entry = {"problem": name, "n": int(X.shape[0]), "d": int(X.shape[1]), "almo": almo}
-        if dro_type is not None and GroupDRO is not None:
-            entry["dro"] = median_of(
-                [time_dro(GroupDRO, X, y, dro_type) for _ in range(peer_repeats)]
-            )
+    def row(name, X, y, g, losses, l2, dro_type, repeats, peer_repeats, y_peer=None, **kw):
+        # almo and the peer alternate, so both see the same load
+        ours, theirs = [], []
+        peer = dro_type is not None and GroupDRO is not None
+        for i in range(max(repeats, peer_repeats if peer else 0)):
+            if i < repeats:
+                ours.append(time_almo(X, y, g, losses, l2, **kw))
+            if peer and i < peer_repeats:
+                theirs.append(time_dro(GroupDRO, X, y if y_peer is None else y_peer, dro_type))
+        entry = {"problem": name, "n": int(X.shape[0]), "d": int(X.shape[1])}
+        entry["almo"] = median_of(ours)
+        if theirs:
+            entry["dro"] = median_of(theirs)
         rows.append(entry)
         print(f"  {name}: done", flush=True)
 
@@ -160,18 +191,12 @@ def main() -> None:
     for n in sizes:
         Xs, ys, gs = synthetic(n, 50, 20)
         row(f"synthetic {n:,} × 50, 20 groups, squared", Xs, ys, gs, "squared", 0.0, "ols", 3, 1)
-    Xl, yl, gl = synthetic(2_000 if args.quick else 5_000, 20, 10, seed=1)
-    row(
-        f"synthetic {Xl.shape[0]:,} × 20, 10 groups, absolute",
-        Xl,
-        yl,
-        gl,
-        "absolute",
-        0.0,
-        "lad",
-        3,
-        1,
-    )
+    for n in [2_000] if args.quick else [5_000, 20_000]:
+        Xl, yl, gl = synthetic(n, 20, 10, seed=1)
+        row(f"synthetic {n:,} × 20, 10 groups, absolute", Xl, yl, gl, "absolute", 0.0, "lad", 3, 3)
+    Xb, yb, gb = breast_cancer()
+    # dro's svm reads labels ±1; almo's binary hinge reads the 0/1 labels as y± = 2y − 1
+    row("breast cancer, 2 groups, hinge", Xb, yb, gb, "hinge", 0.0, "svm", 5, 3, 2 * yb - 1)
     Xg, yg, gg = data(quick=False)
     kw = {"normalize": "initial"}
     row("digits, log_loss + squared", Xg, yg, gg, ["log_loss", "squared"], 1e-3, None, 3, 0, **kw)
@@ -187,9 +212,26 @@ def main() -> None:
         0,
         **kw,
     )
+    # fixed weights (Λ a single point) with the multiclass hinge: the smoothed path's worst case
+    for lam in ([0.0, 1.0, 0.0], [1 / 3, 2 / 3, 0.0]):
+        point = BoxSimplex(np.array(lam), np.array(lam))
+        row(
+            f"digits, fixed λ = ({', '.join(f'{v:.2g}' for v in lam)}), log_loss + hinge + squared",
+            Xg,
+            yg,
+            None,
+            ["log_loss", "hinge", "squared"],
+            1e-3,
+            None,
+            3,
+            0,
+            mixture_set=point,
+            **kw,
+        )
     if not args.quick:
         ref = time_almo(Xg, yg, gg, ["log_loss", "squared"], 1e-3, method="cvxpy", **kw)
-        rows[-2]["cvxpy"] = median_of([ref])
+        smooth = next(r for r in rows if r["problem"] == "digits, log_loss + squared")
+        smooth["cvxpy"] = median_of([ref])
     load_after = os.getloadavg()
 
     print(
