@@ -39,9 +39,9 @@ from almo.solvers._problem import LinearProblem, Objective
 # HiGHS's feasibility tolerances (its defaults are 1e-7): tight enough that the multipliers
 # need only a rounding-sized repair to certify a relative gap far below the default tol 1e-6.
 _FEASIBILITY = 1e-9
-# Clarabel's gap and feasibility tolerances (its defaults are 1e-8): its multipliers are then
-# accurate enough that the repaired dual bound closes to ~1e-9 relative.
-_IPM_TOL = 1e-10
+# Clarabel's gap and feasibility tolerances (its defaults): the interior point only screens
+# the samples; the simplex on the rest gives the vertex and the multipliers that certify.
+_IPM_TOL = 1e-8
 
 # A sample keeps its rows unless its largest piece leads by more than this (relative to the
 # largest piece value): Clarabel's answer is accurate to ~1e-9, so a wrong fix is rare, and
