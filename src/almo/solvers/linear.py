@@ -447,22 +447,9 @@ def solve_linear(
             method == "lp" or best[2] - best[3] <= tol * max(1.0, abs(best[2]))
         ):
             theta, lam, upper, lower, n_iter = best
-            return _solution(
-                problem,
-                mixture_set,
-                theta,
-                lam,
-                upper,
-                lower,
-                tol,
-                "lp",
-                n_iter,
-                time.perf_counter() - start,
-                reason="lp",
-                hint=hint,
-                max_iter=max_iter,
-            )
-        logger.info("the linear program certifies no answer within tol: trying %s", chosen)
+            chosen = reason = "lp"  # the Newton and conic paths below are skipped
+        else:
+            logger.info("the linear program certifies no answer within tol: trying %s", chosen)
     fallback = chosen
     if chosen in ("dual_newton", "smoothed_newton"):
         solver = solve_smoothed if chosen == "smoothed_newton" else solve_dual_newton
