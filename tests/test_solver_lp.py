@@ -34,12 +34,12 @@ from scipy.optimize import linprog
 import almo.solvers._lp as lp_module
 import almo.solvers.linear as linear_module
 from almo import BoxSimplex, Polytope, PriorBall, Simplex
-from almo.exceptions import ALMOValueError, SolverError
+from almo.exceptions import ALMOValueError, ConvergenceWarning, SolverError
 from almo.losses import LOSS_KINDS, Targets, make_loss
 from almo.solvers import solve_linear
 from almo.solvers._lp import lp_applies, lp_preferred, solve_lp
 from almo.solvers._problem import build_problem
-from checks import assert_agree, assert_in_set
+from checks import assert_agree, assert_in_set, describe, mixture_sets
 
 EPS = np.finfo(np.float64).eps
 REF_RTOL = 1e-7  # solver value against the independent LP / conic reference
@@ -84,7 +84,10 @@ def _loss_cp(kind, S, labels_or_y):
 
 
 def _name(kind):
-    return f"pinball(tau={kind[1]:g})" if isinstance(kind, tuple) else kind
+    """The objective's loss name: a parameter at its default (τ = 0.5) is left out."""
+    if not isinstance(kind, tuple):
+        return kind
+    return "pinball" if kind[1] == 0.5 else f"pinball(tau={kind[1]:g})"
 
 
 def _loss_arg(kind):
@@ -118,8 +121,9 @@ def _vertices(mixture_set):
         if abs(np.linalg.det(M)) < 1e-12:
             continue
         v = np.linalg.solve(M, np.concatenate([b[list(active)], [1.0]]))
-        if np.all(A @ v <= b + 1e-11) and not any(np.allclose(v, w, atol=1e-12) for w in found):
-            found.append(v)
+        v = np.where(np.abs(v) < 1e-14, 0.0, v)  # signed zeros of rounding size break DCP
+        if np.all(A @ v <= b + 1e-11) and all(np.abs(v - w).max() > 1e-13 for w in found):
+            found.append(np.maximum(v, 0.0))
     assert found, "the set has no vertex (empty?)"
     return np.array(found)
 
@@ -165,6 +169,14 @@ class Case:
         )
         self.p = len(self.objectives)
         self.mixture_set = Simplex(self.p) if mixture_set is None else mixture_set
+
+    def __repr__(self):
+        n, d = self.X.shape
+        return (
+            f"Case(n={n}, d={d}, kinds={self.kinds}, p={self.p}, set={describe(self.mixture_set)}, "
+            f"normalize={self.normalize!r}, fit_intercept={self.fit_intercept}, "
+            f"|y|max={np.abs(self.target).max():.3g})"
+        )
 
     def solve(self, **kwargs):
         losses = [_loss_arg(kind) for kind in self.kinds]
@@ -251,34 +263,57 @@ def _solve(problem, solver):
     assert problem.status in ("optimal", "optimal_inaccurate"), problem.status
 
 
-def _lad_linprog(case):
-    """The grouped least-absolute-deviations minimax problem over the simplex as an explicit
-    LP for :func:`scipy.optimize.linprog` (HiGHS), variables (Θ, e, t):
-    min t  s.t.  ±(y_i − x̃_iᵀΘ) ≤ e_i,  Σ_{i∈k} e_i / (n_k s_k) ≤ t."""
+def _linprog_reference(case):
+    """The regression minimax problem (absolute and pinball objectives, any polyhedral Λ) as an
+    explicit LP for :func:`scipy.optimize.linprog` (HiGHS's simplex, a vertex answer),
+    variables (Θ, e, t), one e per (objective, row):
+
+        min t  s.t.  e_ki ≥ slope·(x̃_iᵀΘ − y_i) for both slopes of loss k,
+                     Σ_k v_k Σ_{i∈k} e_ki / (n_k s_k) ≤ t  for every vertex v of Λ.
+
+    On unit-sized data as in :meth:`Case.reference` (columns and targets divided by their
+    largest entries; e and t in units of the targets' scale).
+    """
+    assert not case.classification
     n = case.X.shape[0]
     A = np.hstack([case.X, np.ones((n, 1))]) if case.fit_intercept else case.X
+    cols = np.abs(A).max(axis=0)
+    cols[cols == 0.0] = 1.0
+    A = A / cols
+    c = float(np.abs(case.target).max()) or 1.0
+    y = case.target / c
     D = A.shape[1]
-    eye = np.eye(n)
-    rows = [
-        np.hstack([-A, -eye, np.zeros((n, 1))]),  # y − AΘ ≤ e
-        np.hstack([A, -eye, np.zeros((n, 1))]),  # AΘ − y ≤ e
-    ]
-    rhs = [-case.target, case.target]
-    for (kind, idx), s in zip(case.objectives, case.scales, strict=True):
-        assert kind == "absolute"
-        row = np.zeros(D + n + 1)
-        row[D + idx] = 1.0 / (idx.size * s)
-        row[-1] = -1.0
-        rows.append(row[None])
-        rhs.append(np.zeros(1))
-    c = np.zeros(D + n + 1)
-    c[-1] = 1.0
+    sizes = [rows.size for _, rows in case.objectives]
+    n_e = sum(sizes)
+    width = D + n_e + 1
+    blocks, rhs, sums = [], [], []
+    first = D
+    for (kind, rows), s in zip(case.objectives, case.scales, strict=True):
+        tau = 0.5 if kind == "absolute" else kind[1]
+        slopes = (-1.0, 1.0) if kind == "absolute" else (-tau, 1.0 - tau)
+        e = np.zeros((rows.size, width))
+        e[np.arange(rows.size), first + np.arange(rows.size)] = -1.0
+        for a in slopes:  # a (x̃Θ − y) − e ≤ 0
+            block = e.copy()
+            block[:, :D] = a * A[rows]
+            blocks.append(block)
+            rhs.append(a * y[rows])
+        row = np.zeros(width)
+        row[first : first + rows.size] = c / (rows.size * s)
+        sums.append(row)
+        first += rows.size
+    vertices = _vertices(case.mixture_set)
+    objective_rows = vertices @ np.array(sums)
+    objective_rows[:, -1] = -1.0
+    cost = np.zeros(width)
+    cost[-1] = 1.0
     res = linprog(
-        c,
-        A_ub=np.vstack(rows),
-        b_ub=np.concatenate(rhs),
-        bounds=[(None, None)] * D + [(0, None)] * n + [(None, None)],
-        method="highs",
+        cost,
+        A_ub=np.vstack([*blocks, objective_rows]),
+        b_ub=np.concatenate([*rhs, np.zeros(len(vertices))]),
+        bounds=[(None, None)] * D + [(0, None)] * n_e + [(None, None)],
+        method="highs-ds",
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
     )
     assert res.status == 0, res.message
     return float(res.fun)
@@ -523,7 +558,7 @@ def test_absolute_with_groups_auto_takes_lp(rng):
     # the same answer by method="lp" explicitly, and by an explicit LP for HiGHS
     explicit = case.solve(method="lp")
     assert abs(explicit.value - sol.value) <= 1e-9 * max(1.0, sol.value)
-    assert abs(_lad_linprog(case) - sol.value) <= 1e-9 * max(1.0, sol.value)
+    assert abs(_linprog_reference(case) - sol.value) <= 1e-9 * max(1.0, sol.value)
 
 
 @pytest.mark.parametrize("normalize", [None, "initial"])
@@ -953,3 +988,347 @@ def test_solve_lp_wraps_the_engine_error(big_problem, monkeypatch):
     monkeypatch.setattr(lp_module, "_highs", _fails("HiGHS"))
     with pytest.raises(SolverError, match=r"rows, \d+ columns\) failed .*HiGHS failed on purpose"):
         solve_lp(problem, Simplex(problem.p), "highs")
+
+
+# =========================================================================== more edge cases
+
+
+def _edge_cases():
+    rng = np.random.default_rng(2024)
+    X, y = _regression(rng, n=60)
+    g2, g3 = _groups(60, 2, rng), _groups(60, 3, rng)
+    Xb = rng.normal(size=(80, 2))
+    yb = (Xb[:, 0] > 0).astype(int)
+    Xm = rng.normal(size=(60, 2))
+    ym = np.argmax(Xm @ rng.normal(size=(2, 3)), axis=1)
+    return {
+        "zero design, no intercept": (
+            Case(np.zeros((60, 2)), y, ["absolute"], groups=g2, fit_intercept=False),
+            {},
+        ),
+        "a zero column": (Case(np.hstack([X, np.zeros((60, 1))]), y, ["absolute"], g2), {}),
+        "a constant column next to the intercept": (
+            Case(np.hstack([X, np.ones((60, 1))]), y, ["absolute", ("pinball", 0.3)], g2),
+            {},
+        ),
+        "one row": (Case(rng.normal(size=(1, 2)), np.array([2.0]), ["absolute"]), {}),
+        "one row per group": (
+            Case(rng.normal(size=(2, 2)), np.array([2.0, -1.0]), ["absolute"], np.array([0, 1])),
+            {},
+        ),
+        "two rows, no intercept": (
+            Case(
+                rng.normal(size=(2, 1)),
+                np.array([2.0, -1.0]),
+                ["absolute", ("pinball", 0.1)],
+                np.array([0, 1]),
+                fit_intercept=False,
+            ),
+            {},
+        ),
+        "an objective the box excludes": (
+            Case(X, y, ["absolute"], g3, mixture_set=BoxSimplex([0, 0, 0], [0, 1, 1])),
+            {},
+        ),
+        "separable binary hinge": (Case(Xb, yb, ["hinge"], _groups(80, 2, rng)), {}),
+        "separable multiclass hinge": (
+            Case(Xm, ym, ["hinge"], _groups(60, 2, rng)),
+            {"method": "lp"},
+        ),
+        "targets × 1e8": (Case(X, 1e8 * y, ["absolute"], g2), {}),
+        "targets × 1e-8": (Case(X, 1e-8 * y, ["absolute"], g2), {}),
+        "X × 1e-6": (Case(X * 1e-6, y, ["absolute"], g2), {}),
+        "targets × 1e4, normalized": (
+            Case(X, 1e4 * y, ["absolute", ("pinball", 0.9)], g2, normalize="initial"),
+            {},
+        ),
+    }
+
+
+EDGE = _edge_cases()
+
+
+@pytest.mark.parametrize("name", list(EDGE))
+def test_edge_cases_match_cvxpy(name):
+    """Degenerate LPs (free columns, interpolation, zero optima, an excluded objective) and
+    extreme scales: "auto" takes the LP and certifies the cvxpy optimum."""
+    case, kwargs = EDGE[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning: certified within tol
+        sol = case.solve(**kwargs)
+    _assert_certified(case, sol, case.reference())
+    if name.startswith("separable") or ("row" in name and "no intercept" not in name):
+        assert sol.value <= 1e-9  # a perfect fit exists
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        pytest.param(np.full(3, 1e6), id="X × 1e6"),
+        pytest.param(np.array([1e-6, 1.0, 1e6]), id="columns 1e-6 … 1e6"),
+    ],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the repair in almo.solvers._certificate._repair accepts a corrected dual only when "
+        "the residual of Σ x̃_i α_i is ≤ 1e-12·max(1, |R|), an absolute floor: with columns of "
+        "size 1e6 the rounding of Σ x̃_i α_i alone is ~1e-10, so the LP's exact vertex gets the "
+        "lower bound -inf (method='lp' reports 'inaccurate'; 'auto' falls back to slower, "
+        "worse answers). Fix: floor = 1e-12·max(1, (|B|ᵀ|A|).max()); return True at once "
+        "when |R| ≤ floor (today "
+        "only when R is exactly 0: a rounding-size R with no room left fails), and accept "
+        "|R_after| ≤ max(floor, 1e-12·|R|)."
+    ),
+)
+def test_lp_certifies_large_columns(rng, scale):
+    X, y = _regression(rng, n=60)
+    case = Case(X * scale, y, ["absolute"], groups=_groups(60, 2, rng))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = case.solve(method="lp")
+    ref = case.reference()
+    assert abs(sol.value - ref) <= REF_RTOL * max(1.0, ref)  # the LP's model is optimal...
+    assert sol.status == "optimal", (sol.value, sol.lower_bound)  # ...and certified
+
+
+@pytest.mark.parametrize("seed", [14, 45])
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the same repair check as above: with tiny targets and normalize='initial' the weights "
+        "w_k = 1/(n_k s_k) are large, the LP's duals sit at the ends of their intervals (no "
+        "room) and a residual of rounding size (~1e-15) is not accepted as it is; same fix"
+    ),
+)
+def test_lp_certifies_tiny_normalized_targets(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(4, 2))
+    y = 1e-3 * (X @ rng.normal(size=2) + rng.standard_t(2, size=4) + 1.0)
+    case = Case(
+        X,
+        y,
+        ["absolute", ("pinball", 0.8)],
+        np.array([0, 1, 0, 1]),
+        normalize="initial",
+        fit_intercept=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sol = case.solve(method="lp")
+    exact = _linprog_reference(case)
+    assert abs(sol.value - exact) <= REF_RTOL * max(1.0, exact)
+    assert sol.status == "optimal", sol.lower_bound
+
+
+def test_lp_model_is_optimal_at_large_columns_even_uncertified(rng):
+    """The part of the case above that holds today: the LP's model is the optimum (its upper
+    bound equals the cvxpy value), whatever its certificate."""
+    X, y = _regression(rng, n=60)
+    case = Case(X * 1e6, y, ["absolute"], groups=_groups(60, 2, rng))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = case.solve(method="lp")
+    ref = case.reference()
+    assert sol.method == "lp"
+    assert abs(sol.value - ref) <= REF_RTOL * max(1.0, ref)
+    W, b = case.model_of(sol)
+    assert abs(case.worst_case(W, b) - sol.value) <= 1e-10 * max(1.0, ref)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "with lower bounds below HiGHS's feasibility tolerance (1e-9) the LP's multipliers λ sit "
+        "at 0 under them; _lp_certified projects λ onto Λ, which unbalances Σ_k λ_k w_k X̃_kᵀU_k "
+        "by ~1e-10, and at a vertex only the kink samples have room to repair it, so the lower "
+        "bound is -inf. Fix: in _lp_certified also try the duals s·α of the LP, s = min over "
+        "raw_k > 0 of λ_k/raw_k (≤ 1): U'_k = U_k · s·raw_k/λ_k stays in the domain (a shrink "
+        "toward 0) and the balance stays exact."
+    ),
+)
+def test_lp_certifies_boxes_with_tiny_lower_bounds():
+    box = BoxSimplex([4.9e-10, 2.4e-10, 8.7e-10, 4e-10], [np.inf, np.inf, 0.4383, 0.2])
+    failed = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(10, 2))
+        y = X @ rng.normal(size=2) + rng.standard_t(2, size=10) + 1.0
+        case = Case(X, y, ["absolute", ("pinball", 0.1)], _groups(10, 2, rng), box)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sol = case.solve(method="lp")
+        exact = _linprog_reference(case)
+        assert abs(sol.value - exact) <= REF_RTOL * max(1.0, exact)  # the model is optimal
+        if sol.status != "optimal":
+            failed.append((seed, sol.lower_bound))
+    assert not failed, failed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "solve_linear's notes promise that with non-smooth losses and l2 = 0 the lower bound "
+        "falls back to 0 (every loss is non-negative) when no dual candidate can be made "
+        "feasible; _lp_certified returns max(dual_bound(...), dual_bound(...)) = -inf instead. "
+        "Fix: lower = max(0.0, dual_bound(...), dual_bound(...)) in _lp_certified."
+    ),
+)
+def test_lp_lower_bound_falls_back_to_zero(rng, monkeypatch):
+    X, y = _regression(rng, n=60)
+    monkeypatch.setattr(linear_module, "dual_bound", lambda *args, **kwargs: -np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_linear(X, y, "absolute", method="lp")
+    assert sol.lower_bound == 0.0 and np.isfinite(sol.gap)
+
+
+# =========================================================================== random problems
+
+
+@st.composite
+def lp_problems(draw):
+    """Small random LP problems: absolute and pinball levels, one or two groups, any
+    polyhedral Λ (simplex, box, polytope, from the shared strategy), with or without an
+    intercept and normalization, data at several scales."""
+    kinds = draw(
+        st.lists(
+            st.sampled_from(["absolute", ("pinball", 0.1), ("pinball", 0.5), ("pinball", 0.8)]),
+            min_size=1,
+            max_size=2,
+            unique=True,
+        )
+    )
+    n_groups = draw(st.integers(1, 2))
+    p = len(kinds) * n_groups
+    mixture_set = draw(mixture_sets(p, kinds=("simplex", "box", "polytope")))
+    seed = draw(st.integers(0, 2**31))
+    n = draw(st.integers(2 * n_groups, 40))
+    d = draw(st.integers(1, 4))
+    y_scale = draw(st.sampled_from([1e-3, 1.0, 1e3]))
+    fit_intercept = draw(st.booleans())
+    normalize = draw(st.sampled_from([None, "initial"]))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.choice([0.1, 1.0, 10.0], size=d)
+    y = y_scale * (X @ rng.normal(size=d) + rng.standard_t(2, size=n) + 1.0)
+    groups = None if n_groups == 1 else _groups(n, 2, rng)
+    return Case(X, y, kinds, groups, mixture_set, normalize, fit_intercept)
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=lp_problems())
+def test_random_lp_problems_match_cvxpy(case):
+    """Against two references: cvxpy (Clarabel) and an explicit LP for HiGHS's simplex.
+
+    A lower bound of -inf (status "inaccurate") is the known failure of the dual repair at
+    rounding-size residuals (the strict xfails above); the model must be optimal all the same.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sol = case.solve(method="lp")
+    exact = _linprog_reference(case)
+    assert abs(case.reference() - exact) <= REF_RTOL * max(1.0, abs(exact))
+    if sol.lower_bound == -np.inf:  # known: see test_lp_certifies_tiny_normalized_targets
+        assert sol.status == "inaccurate" and abs(sol.value - exact) <= REF_RTOL * max(1, exact)
+        assert_in_set(case.mixture_set, sol.weights, atol=1e-9)
+        return
+    _assert_certified(case, sol, exact)
+
+
+# =========================================================================== screening
+
+
+def test_screen_and_release_give_rows_back(big_problem):
+    """_Block.screen keeps rows only near a kink (and at least D·C + 1 of them); release frees
+    the fixed samples whose piece no longer leads at a new model, and only those."""
+    problem, _ = big_problem
+    o = problem.objectives[0]
+    block = lp_module._Block.of(o, problem.X, problem.n_outputs)
+    assert block.split and block.n_vars == 2 * block.m
+    theta = solve_lp(problem, Simplex(problem.p), "highs").theta
+    block.screen(theta)
+    D = problem.X.shape[1]
+    assert D + 1 <= block.n_free < block.m
+    residual = o.targets.value - problem.X[o.rows] @ theta[:, 0]
+    fixed = ~block.free
+    # a fixed sample's leading piece is the sign of its residual (s − y for s > y)
+    assert np.all(block.side[fixed] == np.where(residual[fixed] < 0, 0, 1))
+    assert not block.release(theta)  # nothing changed
+    # move the model: every fixed sample whose residual changes sign must be released
+    moved = theta.copy()
+    moved[-1, 0] += 0.5  # the intercept
+    flips = fixed & (
+        np.sign(o.targets.value - problem.X[o.rows] @ moved[:, 0]) != np.sign(residual)
+    )
+    assert flips.any()
+    assert block.release(moved)
+    assert np.all(block.free[flips])
+    assert not block.release(moved)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "solve_lp(engine='screened') raises SolverError (HiGHS: unbounded) when the "
+        "interior-point model is a little off, because the screened LP keeps too few rows to "
+        "bound Θ; release() never runs. Fix: in solve_lp's loop, catch SolverError from "
+        "_solve(..., _highs) while some block has fixed samples, set every block's free[:] = "
+        "True and continue (the whole LP), re-raising only when nothing was screened."
+    ),
+)
+def test_screened_engine_survives_an_inaccurate_interior_point(big_problem, monkeypatch):
+    problem, _ = big_problem
+    real = lp_module._clarabel
+    n_theta = int(np.prod(problem.shape))
+
+    def off(*args, **kwargs):
+        x, dual_ub, dual_eq, n_iter = real(*args, **kwargs)
+        x = x.copy()
+        x[:n_theta] += 0.02 * np.random.default_rng(0).normal(size=n_theta)
+        return x, dual_ub, dual_eq, n_iter
+
+    monkeypatch.setattr(lp_module, "_clarabel", off)
+    exact = solve_lp(problem, Simplex(problem.p), "highs")
+    res = solve_lp(problem, Simplex(problem.p), "screened")
+    best = float(problem.losses(exact.theta).max())
+    assert abs(float(problem.losses(res.theta).max()) - best) <= 1e-8 * max(1.0, best)
+
+
+def test_auto_survives_an_inaccurate_interior_point(rng, monkeypatch):
+    """solve_linear runs the whole LP by HiGHS when the screened engine fails."""
+    X, y = _regression(rng, n=300)
+    case = Case(X, y, ["absolute", ("pinball", 0.3)], groups=_groups(300, 2, rng))
+    real = lp_module._clarabel
+
+    def off(*args, **kwargs):
+        x, dual_ub, dual_eq, n_iter = real(*args, **kwargs)
+        x = x.copy()
+        x[:8] += 0.05 * np.random.default_rng(0).normal(size=8)
+        return x, dual_ub, dual_eq, n_iter
+
+    monkeypatch.setattr(lp_module, "_clarabel", off)
+    _assert_certified(case, case.solve(), case.reference())
+
+
+# =========================================================================== hinge engines
+
+
+def test_engines_agree_on_a_thousand_hinge_rows():
+    """Binary hinge (split form, slopes 0 and −y±) on 1,000 rows and badly scaled columns:
+    both engines reach the same optimum, and the duals lie in {u : y± u ∈ [−1, 0]}."""
+    rng = np.random.default_rng(11)
+    n = 1000
+    X = rng.normal(size=(n, 4)) * np.array([1e-3, 1.0, 1e3, 1.0])
+    y = X / np.array([1e-3, 1.0, 1e3, 1.0]) @ [1.0, -1.0, 0.5, 0.0] + rng.normal(size=n) > 0
+    groups = rng.integers(0, 3, n)
+    problem = build_problem(X, y.astype(int), "hinge", groups, 0.0, None, True)
+    res = {e: solve_lp(problem, Simplex(3), e) for e in ("highs", "screened")}
+    values = {e: float(problem.losses(r.theta).max()) for e, r in res.items()}
+    assert abs(values["highs"] - values["screened"]) <= 1e-8 * max(1.0, values["highs"])
+    for r in res.values():
+        for o, U in zip(problem.objectives, r.unit_duals, strict=True):
+            margin = o.targets.sign * U[:, 0]
+            assert margin.min() >= -1.0 - 1e-9 and margin.max() <= 1e-9
+    sol = solve_linear(X, y.astype(int), "hinge", groups=groups)
+    assert sol.method == "lp" and sol.status == "optimal"
+    assert abs(sol.value - values["highs"]) <= 1e-8 * max(1.0, values["highs"])
