@@ -1068,19 +1068,6 @@ def test_edge_cases_match_cvxpy(name):
         pytest.param(np.array([1e-6, 1.0, 1e6]), id="columns 1e-6 … 1e6"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the repair in almo.solvers._certificate._repair accepts a corrected dual only when "
-        "the residual of Σ x̃_i α_i is ≤ 1e-12·max(1, |R|), an absolute floor: with columns of "
-        "size 1e6 the rounding of Σ x̃_i α_i alone is ~1e-10, so the LP's exact vertex gets the "
-        "lower bound -inf (method='lp' reports 'inaccurate'; 'auto' falls back to slower, "
-        "worse answers). Fix: floor = 1e-12·max(1, (|B|ᵀ|A|).max()); return True at once "
-        "when |R| ≤ floor (today "
-        "only when R is exactly 0: a rounding-size R with no room left fails), and accept "
-        "|R_after| ≤ max(floor, 1e-12·|R|)."
-    ),
-)
 def test_lp_certifies_large_columns(rng, scale):
     X, y = _regression(rng, n=60)
     case = Case(X * scale, y, ["absolute"], groups=_groups(60, 2, rng))
@@ -1093,14 +1080,6 @@ def test_lp_certifies_large_columns(rng, scale):
 
 
 @pytest.mark.parametrize("seed", [14, 45])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the same repair check as above: with tiny targets and normalize='initial' the weights "
-        "w_k = 1/(n_k s_k) are large, the LP's duals sit at the ends of their intervals (no "
-        "room) and a residual of rounding size (~1e-15) is not accepted as it is; same fix"
-    ),
-)
 def test_lp_certifies_tiny_normalized_targets(seed):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(4, 2))
@@ -1136,17 +1115,6 @@ def test_lp_model_is_optimal_at_large_columns_even_uncertified(rng):
     assert abs(case.worst_case(W, b) - sol.value) <= 1e-10 * max(1.0, ref)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "with lower bounds below HiGHS's feasibility tolerance (1e-9) the LP's multipliers λ sit "
-        "at 0 under them; _lp_certified projects λ onto Λ, which unbalances Σ_k λ_k w_k X̃_kᵀU_k "
-        "by ~1e-10, and at a vertex only the kink samples have room to repair it, so the lower "
-        "bound is -inf. Fix: in _lp_certified also try the duals s·α of the LP, s = min over "
-        "raw_k > 0 of λ_k/raw_k (≤ 1): U'_k = U_k · s·raw_k/λ_k stays in the domain (a shrink "
-        "toward 0) and the balance stays exact."
-    ),
-)
 def test_lp_certifies_boxes_with_tiny_lower_bounds():
     box = BoxSimplex([4.9e-10, 2.4e-10, 8.7e-10, 4e-10], [np.inf, np.inf, 0.4383, 0.2])
     failed = []
@@ -1165,15 +1133,6 @@ def test_lp_certifies_boxes_with_tiny_lower_bounds():
     assert not failed, failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "solve_linear's notes promise that with non-smooth losses and l2 = 0 the lower bound "
-        "falls back to 0 (every loss is non-negative) when no dual candidate can be made "
-        "feasible; _lp_certified returns max(dual_bound(...), dual_bound(...)) = -inf instead. "
-        "Fix: lower = max(0.0, dual_bound(...), dual_bound(...)) in _lp_certified."
-    ),
-)
 def test_lp_lower_bound_falls_back_to_zero(rng, monkeypatch):
     X, y = _regression(rng, n=60)
     monkeypatch.setattr(linear_module, "dual_bound", lambda *args, **kwargs: -np.inf)
@@ -1218,20 +1177,11 @@ def lp_problems(draw):
 @settings(max_examples=25, deadline=None)
 @given(case=lp_problems())
 def test_random_lp_problems_match_cvxpy(case):
-    """Against two references: cvxpy (Clarabel) and an explicit LP for HiGHS's simplex.
-
-    A lower bound of -inf (status "inaccurate") is the known failure of the dual repair at
-    rounding-size residuals (the strict xfails above); the model must be optimal all the same.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        sol = case.solve(method="lp")
+    """Against two references: cvxpy (Clarabel) and an explicit LP for HiGHS's simplex; the
+    model is optimal and certified (no ConvergenceWarning)."""
+    sol = case.solve(method="lp")
     exact = _linprog_reference(case)
     assert abs(case.reference() - exact) <= REF_RTOL * max(1.0, abs(exact))
-    if sol.lower_bound == -np.inf:  # known: see test_lp_certifies_tiny_normalized_targets
-        assert sol.status == "inaccurate" and abs(sol.value - exact) <= REF_RTOL * max(1, exact)
-        assert_in_set(case.mixture_set, sol.weights, atol=1e-9)
-        return
     _assert_certified(case, sol, exact)
 
 
@@ -1266,16 +1216,6 @@ def test_screen_and_release_give_rows_back(big_problem):
     assert not block.release(moved)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "solve_lp(engine='screened') raises SolverError (HiGHS: unbounded) when the "
-        "interior-point model is a little off, because the screened LP keeps too few rows to "
-        "bound Θ; release() never runs. Fix: in solve_lp's loop, catch SolverError from "
-        "_solve(..., _highs) while some block has fixed samples, set every block's free[:] = "
-        "True and continue (the whole LP), re-raising only when nothing was screened."
-    ),
-)
 def test_screened_engine_survives_an_inaccurate_interior_point(big_problem, monkeypatch):
     problem, _ = big_problem
     real = lp_module._clarabel

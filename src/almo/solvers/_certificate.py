@@ -129,7 +129,9 @@ def _repair(
     R = B.T @ A
     if target is not None:
         R = R - target
-    if not np.any(R):
+    # the rounding floor of R: its entries are sums of |B_ij α_i| terms, each carrying ~1e-16
+    floor = 1e-12 * max(1.0, float((np.abs(B).T @ np.abs(A)).max(initial=0.0)))
+    if np.abs(R).max(initial=0.0) <= floor:
         return True
     counts = np.diff(offsets)
     free = np.array([bool(np.isinf(r).all() and r.size) for r in rooms])
@@ -178,7 +180,7 @@ def _repair(
         R_after = B.T @ after
         if target is not None:
             R_after = R_after - target
-        if np.abs(R_after).max() <= 1e-12 * max(1.0, float(np.abs(R).max())):
+        if np.abs(R_after).max() <= max(floor, 1e-12 * float(np.abs(R).max())):
             alphas[:] = [after[a:b] for a, b in pairwise(offsets)]
             return True
     return False

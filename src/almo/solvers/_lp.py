@@ -145,7 +145,16 @@ def solve_lp(
         for b in blocks:
             b.screen(theta)
     for _ in range(_ROUNDS):
-        theta, (weights, unit_duals), steps = _solve(problem, mixture_set, blocks, _highs)
+        try:
+            theta, (weights, unit_duals), steps = _solve(problem, mixture_set, blocks, _highs)
+        except SolverError:
+            # a screen from a poor interior-point answer can leave the small LP unbounded:
+            # every sample gets its rows back
+            if all(b.free.all() for b in blocks):
+                raise
+            for b in blocks:
+                b.free[:] = True
+            continue
         n_iter += steps
         # a screened sample whose piece no longer leads at the new model gets its rows back
         # (constraint generation); none left: the small LP's vertex is the whole LP's

@@ -532,9 +532,22 @@ def _lp_certified(
 ) -> tuple[np.ndarray, np.ndarray, float, float, int]:
     """The LP's model with its certificate: (Θ, λ, upper, lower, iterations)."""
     res = solve_lp(problem, mixture_set, engine)
-    lam = np.asarray(mixture_set.project(np.maximum(res.weights, 0.0)), dtype=np.float64)
+    raw = np.maximum(res.weights, 0.0)
+    lam = np.asarray(mixture_set.project(raw), dtype=np.float64)
+    # The projection onto Λ (HiGHS's λ meets Λ's bounds to its tolerance only) rescales each
+    # objective's duals by λ_k / raw_k and breaks Σ x̃ α = 0; shrinking every unit dual by
+    # s raw_k / λ_k (s = min λ/raw ≤ 1) keeps the LP's balance exact and each dual in its
+    # domain (the domains are intervals or simplices around 0, star-shaped about it).
+    pos = raw > 0
+    s = min(1.0, float((lam[pos] / raw[pos]).min(initial=np.inf)))
+    scaled = [
+        U * (s * r / ll if ll > 0 else 0.0)
+        for U, r, ll in zip(res.unit_duals, raw, lam, strict=True)
+    ]
     upper = float(mixture_set.worst_case(problem.game_losses(res.theta)).value)
     lower = max(
+        0.0,  # every piecewise-linear loss is ≥ 0
+        dual_bound(problem, lam, scaled),
         dual_bound(problem, lam, res.unit_duals),
         dual_bound(problem, lam, problem.unit_duals(res.theta)),
     )
