@@ -23,9 +23,17 @@ from almo.solvers import solve_linear
 from almo.solvers._inner import InnerSolver
 from almo.solvers._smoothing import SmoothedMultiHinge, predicted_start, smooth_problem
 
-CLARABEL = {"tol_feas": 1e-11, "tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_ktratio": 1e-9}
-LOSSES = ["log_loss", "hinge", "squared"]
-L2 = 1e-3
+# the fixed-weight problem's numpy objective and its cvxpy reference live with the other
+# fixed-point tests
+from test_solver_fixed_point import (
+    CLARABEL,
+    L2,
+    LOSSES,
+    _hinge,
+    _log_loss,
+    _objective,
+    _reference,
+)
 
 
 def _digits(n: int):
@@ -34,38 +42,6 @@ def _digits(n: int):
 
     X, y = load_digits(return_X_y=True)
     return StandardScaler().fit_transform(X[:n]), y[:n]
-
-
-def _hinge(S, y):
-    margin = S + 1.0
-    margin[np.arange(len(y)), y] -= 1.0
-    return margin.max(axis=1) - S[np.arange(len(y)), y]
-
-
-def _log_loss(S, y):
-    top = S.max(axis=1)
-    return top + np.log(np.exp(S - top[:, None]).sum(axis=1)) - S[np.arange(len(y)), y]
-
-
-def _objective(X, y, lam, W, b) -> float:
-    S = X @ W + b
-    return float(lam[0] * _log_loss(S, y).mean() + lam[1] * _hinge(S, y).mean() + L2 * np.sum(W**2))
-
-
-def _reference(X, y, lam) -> float:
-    n, d = X.shape
-    C = int(y.max()) + 1
-    W, b = cp.Variable((d, C)), cp.Variable(C)
-    S = X @ W + np.ones((n, 1)) @ cp.reshape(b, (1, C), order="C")
-    Y = np.eye(C)[y]
-    true = cp.sum(cp.multiply(Y, S), axis=1)
-    terms = [lam[1] * cp.sum(cp.max(S + (1.0 - Y), axis=1) - true) / n]
-    if lam[0] > 0:
-        terms.append(lam[0] * cp.sum(cp.log_sum_exp(S, axis=1) - true) / n)
-    prob = cp.Problem(cp.Minimize(sum(terms) + L2 * cp.sum_squares(W)))
-    prob.solve(solver=cp.CLARABEL, **CLARABEL)
-    assert prob.status == "optimal"
-    return float(prob.value)
 
 
 def _solve(X, y, mixture_set, **kw):

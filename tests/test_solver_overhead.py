@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -34,24 +33,11 @@ from almo.solvers._qp import (
 from almo.solvers._scaling import standardize
 from almo.solvers._smoothing import smooth_problem
 
+# the λ step's model and its Clarabel reference, shared with the λ-step tests
+from test_solver_qp import _model
+from test_solver_qp import _reference as _clarabel
+
 # -- the λ step -------------------------------------------------------------------------------
-
-
-def _model(L, M, lam, mu):
-    return float(L @ mu - 0.5 * (mu - lam) @ M @ (mu - lam))
-
-
-def _clarabel(L, M, lam, G, h):
-    """The model's maximum over {μ ≥ 0, Σμ = 1, Gμ ≤ h} by Clarabel at tight tolerances."""
-    mu = cp.Variable(lam.size)
-    w, V = np.linalg.eigh(M)
-    F = np.sqrt(np.maximum(w, 0.0))[:, None] * V.T
-    cons = [mu >= 0, cp.sum(mu) == 1]
-    if G.size:
-        cons.append(G @ mu <= h)
-    prob = cp.Problem(cp.Maximize(L @ mu - 0.5 * cp.sum_squares(F @ (mu - lam))), cons)
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
-    return float(prob.value)
 
 
 def _mixture(kind, p, rng):

@@ -26,6 +26,7 @@ from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf
 
 from almo.solvers._problem import LinearProblem
+from almo.solvers._smoothing import SmoothedMultiHinge, SmoothedMultiSquaredHinge
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class InnerSolver:
         # for the smoothed multiclass hinges, whose curved zones Newton crosses by the hundred;
         # the other losses keep plain backtracking.
         self._search = any(
-            type(o.loss).__name__ in ("SmoothedMultiHinge", "SmoothedMultiSquaredHinge")
+            isinstance(o.loss, (SmoothedMultiHinge, SmoothedMultiSquaredHinge))
             for o in problem.objectives
         )
         D, C = problem.shape

@@ -540,17 +540,14 @@ def _lp_certified(
     # domain (the domains are intervals or simplices around 0, star-shaped about it).
     pos = raw > 0
     s = min(1.0, float((lam[pos] / raw[pos]).min(initial=np.inf)))
-    scaled = [
-        U * (s * r / ll if ll > 0 else 0.0)
-        for U, r, ll in zip(res.unit_duals, raw, lam, strict=True)
-    ]
+    factors = [s * r / ll if ll > 0 else 0.0 for r, ll in zip(raw, lam, strict=True)]
+    candidates = [[U * f for U, f in zip(res.unit_duals, factors, strict=True)]]
+    if any(f != 1.0 for f in factors):  # otherwise the same duals as the scaled ones
+        candidates.append(res.unit_duals)
+    candidates.append(problem.unit_duals(res.theta))
     upper = float(mixture_set.worst_case(problem.game_losses(res.theta)).value)
-    lower = max(
-        0.0,  # every piecewise-linear loss is ≥ 0
-        dual_bound(problem, lam, scaled),
-        dual_bound(problem, lam, res.unit_duals),
-        dual_bound(problem, lam, problem.unit_duals(res.theta)),
-    )
+    # every piecewise-linear loss is ≥ 0, so 0 is a lower bound too
+    lower = max([0.0, *(dual_bound(problem, lam, U) for U in candidates)])
     return res.theta, lam, upper, float(lower), res.n_iter
 
 
